@@ -1,0 +1,344 @@
+"""GeoTIFF stacks with one band per year, and the reshapes between images and series.
+
+Conventions
+-----------
+- An annual stack is a GeoTIFF with one band per year, band descriptions ``yr1972`` ...
+  (the LandsatLinkr / LT-GEE ``arrayFlatten`` naming the seed exported).
+- In memory a stack is ``float32 (T, H, W)`` in the *stored* units (the sample's indices are
+  index x 1000, as LT-GEE works) with ``NaN`` where the file had nodata. ``Stack.scale``
+  converts to physical units (``stored * scale``).
+- Series arrays are ``(n_pixels, T)`` or ``(n_pixels, T, n_vars)`` over the valid pixels of an
+  ``(H, W)`` mask, in row-major order; :func:`series_to_image` puts them back.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from .config import NODATA_INT16, year_band_names
+
+_YEAR_BAND = re.compile(r"^yr(\d{4})$")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a raster sits on Earth: CRS, affine transform and size in pixels."""
+
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "crs", CRS.from_user_input(self.crs))
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(f"Grid size must be positive, got {self.height} x {self.width}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in CRS units."""
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
+        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+
+    def bounds_lonlat(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees (EPSG:4326)."""
+        from rasterio.warp import transform_bounds
+
+        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
+
+    def same_as(self, other: "Grid", tol: float = 1e-6) -> bool:
+        return (
+            self.shape == other.shape
+            and self.crs == other.crs
+            and all(abs(a - b) <= tol for a, b in zip(self.transform[:6], other.transform[:6]))
+        )
+
+
+@dataclass
+class Stack:
+    """An annual stack: ``data`` float32 (T, H, W), NaN = no observation, stored units."""
+
+    data: np.ndarray
+    years: np.ndarray
+    grid: Grid
+    name: str = ""
+    scale: float = 1.0
+    path: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.years = np.asarray(self.years, dtype=int)
+        if self.data.ndim != 3:
+            raise ValueError(f"Stack data must be (T, H, W), got shape {self.data.shape}")
+        if self.data.shape[0] != len(self.years):
+            raise ValueError(f"Stack has {self.data.shape[0]} bands but {len(self.years)} years")
+        if self.data.shape[1:] != self.grid.shape:
+            raise ValueError(f"Stack data {self.data.shape[1:]} does not match grid {self.grid.shape}")
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def physical(self) -> np.ndarray:
+        """The stack in physical units (e.g. NDVI in -1..1)."""
+        return self.data * np.float32(self.scale)
+
+    def band(self, year: int) -> np.ndarray:
+        """The (H, W) image of one year."""
+        idx = np.flatnonzero(self.years == year)
+        if idx.size == 0:
+            raise KeyError(f"year {year} not in stack {self.name!r} ({self.years[0]}-{self.years[-1]})")
+        return self.data[idx[0]]
+
+
+def _years_from_descriptions(path, descriptions) -> np.ndarray:
+    years = []
+    for i, d in enumerate(descriptions, start=1):
+        m = _YEAR_BAND.match(d or "")
+        if not m:
+            raise ValueError(
+                f"{path}: band {i} is named {d!r}; annual stacks need band names yrYYYY "
+                "(e.g. yr1972), as written by ltlib.io.write_stack or LT-GEE arrayFlatten"
+            )
+        years.append(int(m.group(1)))
+    years = np.asarray(years)
+    if np.any(np.diff(years) <= 0):
+        raise ValueError(f"{path}: band years are not strictly increasing: {years.tolist()}")
+    return years
+
+
+def _check_exists(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No such raster: {path} (absolute: {path.resolve()})")
+    return path
+
+
+def read_stack(path, *, expected_years=None) -> Stack:
+    """Read an annual GeoTIFF stack.
+
+    Parameters
+    ----------
+    path : file with one band per year named ``yrYYYY``.
+    expected_years : optional sequence of years; a mismatch raises ValueError naming both.
+
+    Returns a :class:`Stack` with ``data`` float32 (T, H, W), NaN where the file has nodata,
+    in stored units; ``scale`` from the file's ``scale`` tag (1.0 when absent).
+    """
+    path = _check_exists(path)
+    with rasterio.open(path) as src:
+        years = _years_from_descriptions(path, src.descriptions)
+        data = src.read().astype(np.float32)
+        nodata = src.nodata
+        if nodata is not None:
+            data[data == np.float32(nodata)] = np.nan
+        tags = src.tags()
+        grid = Grid(src.crs, src.transform, src.height, src.width)
+    if expected_years is not None:
+        expected = np.asarray(list(expected_years), dtype=int)
+        if len(expected) != len(years) or np.any(expected != years):
+            raise ValueError(
+                f"{path}: expected {len(expected)} bands for years {expected[0]}-{expected[-1]}, "
+                f"found {len(years)} bands for years {years[0]}-{years[-1]}"
+            )
+    return Stack(
+        data=data,
+        years=years,
+        grid=grid,
+        name=tags.get("name", path.stem),
+        scale=float(tags.get("scale", 1.0)),
+        path=path,
+        meta=tags,
+    )
+
+
+def _profile(grid: Grid, count: int, dtype: str, nodata) -> dict:
+    h, w = grid.shape
+    profile = dict(driver="GTiff", height=h, width=w, count=count, dtype=dtype, crs=grid.crs,
+                   transform=grid.transform, nodata=nodata, compress="deflate")
+    if np.dtype(dtype).kind in "iu":
+        profile["predictor"] = 2  # horizontal differencing: int stacks compress ~2x better
+    if h >= 512 and w >= 512:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return profile
+
+
+def _to_dtype(data: np.ndarray, dtype: str, nodata):
+    out = np.asarray(data, dtype=np.float64)
+    missing = ~np.isfinite(out)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(dtype)
+        if missing.any() and nodata is None:
+            raise ValueError(f"data has NaN but no nodata value was given for {dtype} output")
+        vals = np.rint(np.where(missing, 0, out))
+        bad = (vals < info.min) | (vals > info.max)
+        if nodata is not None:
+            bad |= (vals == nodata) & ~missing
+        if np.any(bad & ~missing):
+            raise ValueError(
+                f"{int(np.sum(bad & ~missing))} values do not fit {dtype} "
+                f"(range {info.min}..{info.max}, nodata {nodata}); range of data {np.nanmin(out)}..{np.nanmax(out)}"
+            )
+        vals = np.where(missing, nodata if nodata is not None else 0, vals)
+        return vals.astype(dtype)
+    vals = out.astype(dtype)
+    if nodata is not None and missing.any():
+        vals[missing] = nodata
+    return vals
+
+
+def write_stack(path, data, years, grid: Grid, *, dtype="int16", nodata=None, name=None, scale=None) -> Path:
+    """Write an annual stack (T, H, W) as GeoTIFF with bands ``yrYYYY``.
+
+    ``data`` is in stored units with NaN for no observation. For integer ``dtype`` the values
+    are rounded; nodata defaults to -32768 (int16) and NaN for float types. Values that do
+    not fit the type raise ValueError rather than wrapping around. The directory is created.
+    """
+    data = np.asarray(data)
+    years = np.asarray(years, dtype=int)
+    if data.ndim != 3:
+        raise ValueError(f"write_stack needs (T, H, W) data, got shape {data.shape}")
+    if data.shape[0] != len(years):
+        raise ValueError(f"write_stack: {data.shape[0]} bands but {len(years)} years")
+    if data.shape[1:] != grid.shape:
+        raise ValueError(f"write_stack: data {data.shape[1:]} does not match grid {grid.shape}")
+    if np.any(np.diff(years) <= 0):
+        raise ValueError(f"write_stack: years must be strictly increasing, got {years.tolist()}")
+    if nodata is None:
+        nodata = NODATA_INT16 if dtype == "int16" else (np.nan if np.dtype(dtype).kind == "f" else None)
+    return write_raster(path, data, grid, band_names=year_band_names(years), nodata=nodata, dtype=dtype,
+                        tags={"name": name or Path(path).stem, "scale": scale if scale is not None else 1.0})
+
+
+def write_raster(path, data, grid: Grid, *, band_names=None, nodata=None, dtype=None, colormap=None, tags=None) -> Path:
+    """Write a map (H, W) or a multi-band image (B, H, W) as GeoTIFF on ``grid``.
+
+    ``colormap`` ({value: "#rrggbb"}) writes a colour table (single-band uint8/uint16 only),
+    so GIS software shows class maps in their legend colours.
+    """
+    path = Path(path)
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ValueError(f"write_raster needs (H, W) or (B, H, W) data, got shape {data.shape}")
+    if data.shape[1:] != grid.shape:
+        raise ValueError(f"write_raster: data {data.shape[1:]} does not match grid {grid.shape}")
+    if band_names is not None and len(band_names) != data.shape[0]:
+        raise ValueError(f"write_raster: {len(band_names)} band names for {data.shape[0]} bands")
+    dtype = dtype or str(data.dtype)
+    if dtype == "bool":
+        dtype = "uint8"
+    if colormap is not None and (data.shape[0] != 1 or dtype not in ("uint8", "uint16")):
+        raise ValueError("a colour table needs a single-band uint8 or uint16 raster")
+    out = _to_dtype(data, dtype, nodata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **_profile(grid, data.shape[0], dtype, nodata)) as dst:
+        dst.write(out)
+        if band_names is not None:
+            for i, n in enumerate(band_names, start=1):
+                dst.set_band_description(i, str(n))
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        if colormap is not None:
+            dst.write_colormap(1, {int(k): _hex_to_rgba(v) for k, v in colormap.items()})
+    return path
+
+
+def _hex_to_rgba(color: str) -> tuple[int, int, int, int]:
+    c = color.lstrip("#")
+    return (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), 255)
+
+
+def read_raster(path):
+    """Read any GeoTIFF: ``(data float32 (B, H, W) with NaN for nodata, grid, band_names)``."""
+    path = _check_exists(path)
+    with rasterio.open(path) as src:
+        data = src.read().astype(np.float32)
+        if src.nodata is not None and not np.isnan(src.nodata):
+            data[data == np.float32(src.nodata)] = np.nan
+        names = [d or f"band{i}" for i, d in enumerate(src.descriptions, start=1)]
+        grid = Grid(src.crs, src.transform, src.height, src.width)
+    return data, grid, names
+
+
+def check_same_grid(a, b, what: str = "rasters") -> None:
+    """Raise ValueError when two Stacks/Grids are not on the same grid, naming both."""
+    ga = a.grid if isinstance(a, Stack) else a
+    gb = b.grid if isinstance(b, Stack) else b
+    if not ga.same_as(gb):
+        na = getattr(a, "path", None) or getattr(a, "name", "first")
+        nb = getattr(b, "path", None) or getattr(b, "name", "second")
+        raise ValueError(
+            f"{what} are on different grids: {na} is {ga.shape} {ga.crs} {tuple(ga.transform)[:6]}, "
+            f"{nb} is {gb.shape} {gb.crs} {tuple(gb.transform)[:6]}"
+        )
+
+
+def _as_array3(stack_or_array) -> np.ndarray:
+    arr = stack_or_array.data if isinstance(stack_or_array, Stack) else np.asarray(stack_or_array)
+    if arr.ndim != 3:
+        raise ValueError(f"expected a (T, H, W) stack, got shape {arr.shape}")
+    return arr
+
+
+def stack_to_series(stack_or_array):
+    """(T, H, W) -> ``(series (n_valid, T) float32, mask (H, W) bool)``.
+
+    A pixel is valid when it has at least one observation; its NaN years stay NaN.
+    """
+    arr = _as_array3(stack_or_array)
+    t = arr.shape[0]
+    flat = arr.reshape(t, -1).T  # (H*W, T)
+    valid = np.isfinite(flat).any(axis=1)
+    return np.ascontiguousarray(flat[valid], dtype=np.float32), valid.reshape(arr.shape[1:])
+
+
+def stacks_to_series(stacks):
+    """Several (T, H, W) stacks of the same grid -> ``((n, T, n_vars), mask (H, W))``.
+
+    A pixel is valid when every variable has at least one observation.
+    """
+    if len(stacks) == 0:
+        raise ValueError("stacks_to_series needs at least one stack")
+    arrays = [_as_array3(s) for s in stacks]
+    for i, s in enumerate(stacks[1:], start=1):
+        if isinstance(s, Stack) and isinstance(stacks[0], Stack):
+            check_same_grid(stacks[0], s, "stacks")
+        if arrays[i].shape != arrays[0].shape:
+            raise ValueError(f"stack {i} has shape {arrays[i].shape}, stack 0 has {arrays[0].shape}")
+    cube = np.stack(arrays, axis=-1)  # (T, H, W, V)
+    t, h, w, v = cube.shape
+    flat = cube.reshape(t, h * w, v).transpose(1, 0, 2)  # (H*W, T, V)
+    valid = np.isfinite(flat).any(axis=1).all(axis=1)
+    return np.ascontiguousarray(flat[valid], dtype=np.float32), valid.reshape(h, w)
+
+
+def series_to_image(values, mask, fill=np.nan):
+    """Put per-pixel values back on the image: (n,) -> (H, W); (n, K) -> (K, H, W)."""
+    values = np.asarray(values)
+    mask = np.asarray(mask, dtype=bool)
+    n = int(mask.sum())
+    if values.shape[0] != n:
+        raise ValueError(f"series_to_image: {values.shape[0]} values for a mask with {n} valid pixels")
+    dtype = np.result_type(values.dtype, np.asarray(fill).dtype)
+    if values.ndim == 1:
+        out = np.full(mask.shape, fill, dtype=dtype)
+        out[mask] = values
+        return out
+    if values.ndim == 2:
+        out = np.full((values.shape[1],) + mask.shape, fill, dtype=dtype)
+        out[:, mask] = values.T
+        return out
+    raise ValueError(f"series_to_image takes (n,) or (n, K) values, got shape {values.shape}")

@@ -1,0 +1,204 @@
+"""Show numpy rasters at their real location: geemap maps (offline) and matplotlib figures.
+
+The interactive maps need no tile server and no Earth Engine account: an array is
+reprojected to EPSG:4326, rendered to a PNG with its colour map, and laid on a
+``geemap.Map`` as an ``ipyleaflet.ImageOverlay`` with a layer control and a colorbar or
+legend. (Basemap tiles load only where the browser has internet; the overlays do not need
+them.) ``plot_*`` draw the same rasters on a matplotlib axis in map coordinates (km of the
+raster's CRS) for static output, papers and the README.
+"""
+from __future__ import annotations
+
+import base64
+import io as _io
+
+import numpy as np
+
+from .io import Grid
+
+
+def _to_lonlat(data: np.ndarray, grid: Grid, categorical: bool):
+    """Reproject an (H, W) raster to a north-up EPSG:4326 grid; returns (array, bounds)."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    west, south, east, north = grid.bounds
+    dst_t, w, h = calculate_default_transform(grid.crs, "EPSG:4326", grid.width, grid.height,
+                                              west, south, east, north)
+    src = np.asarray(data, dtype=np.float32)
+    dst = np.full((h, w), np.nan, np.float32)
+    reproject(src, dst, src_transform=grid.transform, src_crs=grid.crs, dst_transform=dst_t,
+              dst_crs="EPSG:4326", src_nodata=np.nan, dst_nodata=np.nan,
+              resampling=Resampling.nearest if categorical else Resampling.bilinear)
+    lon0, lat0 = dst_t @ (0, 0)
+    lon1, lat1 = dst_t @ (w, h)
+    return dst, ((min(lat0, lat1), min(lon0, lon1)), (max(lat0, lat1), max(lon0, lon1)))
+
+
+def _png_data_url(rgba: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = _io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _check_2d(data, grid: Grid):
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"a map layer must be (H, W), got shape {data.shape}")
+    if data.shape != grid.shape:
+        raise ValueError(f"layer shape {data.shape} does not match grid {grid.shape}")
+    return data
+
+
+def continuous_rgba(data, *, cmap="viridis", vmin=None, vmax=None) -> tuple[np.ndarray, float, float]:
+    """Colour an (H, W) array; NaN transparent. Returns (rgba uint8 (H, W, 4), vmin, vmax)."""
+    import matplotlib
+
+    data = np.asarray(data, dtype=np.float64)
+    finite = np.isfinite(data)
+    if vmin is None:
+        vmin = float(np.nanpercentile(data, 2)) if finite.any() else 0.0
+    if vmax is None:
+        vmax = float(np.nanpercentile(data, 98)) if finite.any() else 1.0
+    if vmax <= vmin:
+        vmax = vmin + 1.0
+    norm = np.clip((data - vmin) / (vmax - vmin), 0, 1)
+    rgba = (matplotlib.colormaps[cmap](np.where(finite, norm, 0)) * 255).astype(np.uint8)
+    rgba[~finite, 3] = 0
+    return rgba, vmin, vmax
+
+
+def categorical_rgba(data, colors: dict) -> np.ndarray:
+    """Colour an integer (H, W) array with {value: "#rrggbb"}; other values transparent."""
+    data = np.asarray(data)
+    rgba = np.zeros(data.shape + (4,), np.uint8)
+    for value, color in colors.items():
+        c = color.lstrip("#")
+        m = data == value
+        rgba[m] = (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), 255)
+    return rgba
+
+
+def make_map(grid: Grid, *, zoom=13, height="550px", **kw):
+    """A ``geemap.Map`` centred on the raster, with no Earth Engine initialisation."""
+    import geemap
+
+    west, south, east, north = grid.bounds_lonlat()
+    m = geemap.Map(center=((south + north) / 2, (west + east) / 2), zoom=zoom, height=height,
+                   ee_initialize=False, **kw)
+    return m
+
+
+def _add_overlay(m, rgba, bounds, name, opacity):
+    from ipyleaflet import ImageOverlay
+
+    layer = ImageOverlay(url=_png_data_url(rgba), bounds=bounds, name=name, opacity=opacity)
+    m.add(layer)
+    return layer
+
+
+def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None, vmax=None, label="",
+                   opacity=0.9, colorbar=True):
+    """Add an (H, W) continuous raster (NaN transparent) with a colorbar; returns the layer."""
+    data = _check_2d(data, grid)
+    ll, bounds = _to_lonlat(data, grid, categorical=False)
+    _, vmin, vmax = continuous_rgba(data, cmap=cmap, vmin=vmin, vmax=vmax)
+    rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
+    layer = _add_overlay(m, rgba, bounds, name, opacity)
+    if colorbar:
+        m.add_colorbar(vis_params={"min": vmin, "max": vmax}, cmap=cmap, label=label or name, layer_name=name)
+    return layer
+
+
+def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict, opacity=0.9, legend=True):
+    """Add an integer (H, W) class raster with a legend ({value: name}, {value: colour})."""
+    data = _check_2d(data, grid)
+    missing = set(np.unique(data[np.isfinite(data)]).astype(int)) - set(int(k) for k in colors)
+    if missing:
+        raise ValueError(f"layer {name!r} has values {sorted(missing)} with no colour")
+    ll, bounds = _to_lonlat(data.astype(np.float32), grid, categorical=True)
+    rgba = categorical_rgba(ll, colors)
+    layer = _add_overlay(m, rgba, bounds, name, opacity)
+    if legend:
+        m.add_legend(title=name, legend_dict={f"{k} {names.get(k, '')}".strip(): colors[k] for k in colors},
+                     layer_name=name)
+    return layer
+
+
+def finish(m):
+    """Add the layer control (call once after adding layers); returns the map."""
+    m.add_layer_control()
+    return m
+
+
+# ----------------------------------------------------------------------------- matplotlib
+def _extent_km(grid: Grid):
+    left, bottom, right, top = grid.bounds
+    return (left / 1000, right / 1000, bottom / 1000, top / 1000)
+
+
+def _label_axes(ax, grid: Grid, title):
+    ax.set_xlabel(f"Easting (km, {grid.crs.to_string()})")
+    ax.set_ylabel("Northing (km)")
+    if title:
+        ax.set_title(title)
+
+
+def plot_continuous(ax, data, grid: Grid, *, cmap="viridis", vmin=None, vmax=None, label="", title=""):
+    """Draw an (H, W) raster in map coordinates with a colorbar; returns the image."""
+    data = _check_2d(data, grid)
+    if vmin is None or vmax is None:
+        _, lo, hi = continuous_rgba(data, vmin=vmin, vmax=vmax)
+        vmin, vmax = lo, hi
+    im = ax.imshow(data, extent=_extent_km(grid), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.8)
+    _label_axes(ax, grid, title)
+    return im
+
+
+def plot_categorical(ax, data, grid: Grid, *, names: dict, colors: dict, title="", legend_loc="lower left"):
+    """Draw an integer (H, W) class raster with a legend; returns the image."""
+    from matplotlib.patches import Patch
+
+    data = _check_2d(data, grid)
+    rgba = categorical_rgba(data, colors)
+    im = ax.imshow(rgba, extent=_extent_km(grid), interpolation="nearest")
+    present = [k for k in colors if np.any(data == k)]
+    ax.legend(handles=[Patch(color=colors[k], label=f"{k} {names.get(k, '')}") for k in present],
+              loc=legend_loc, fontsize=8, framealpha=0.8)
+    _label_axes(ax, grid, title)
+    return im
+
+
+def add_year_slider(m, stack, name: str, *, cmap="viridis", vmin=None, vmax=None, label="", year=None):
+    """Show one year of an annual :class:`~ltlib.io.Stack` with a slider to step through years.
+
+    The colour range is fixed over all years (2-98th percentile of the whole stack unless
+    given), so brightness changes on the map are real changes. Returns the slider widget
+    (displayed on the map as a control).
+    """
+    import ipywidgets as widgets
+    from ipyleaflet import WidgetControl
+
+    data = stack.data
+    if vmin is None or vmax is None:
+        lo, hi = np.nanpercentile(data, [2, 98])
+        vmin = float(lo) if vmin is None else vmin
+        vmax = float(hi) if vmax is None else vmax
+    years = [int(y) for y in stack.years]
+    year = years[len(years) // 2] if year is None else int(year)
+    layer = add_continuous(m, stack.band(year), stack.grid, name, cmap=cmap, vmin=vmin, vmax=vmax,
+                           label=label or name)
+    slider = widgets.SelectionSlider(options=years, value=year, description="Year",
+                                     continuous_update=False, layout=widgets.Layout(width="320px"))
+
+    def _update(change):
+        ll, _ = _to_lonlat(stack.band(change["new"]), stack.grid, categorical=False)
+        rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
+        layer.url = _png_data_url(rgba)
+        layer.name = f"{name}"
+
+    slider.observe(_update, names="value")
+    m.add(WidgetControl(widget=slider, position="topright"))
+    return slider

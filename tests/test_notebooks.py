@@ -1,0 +1,66 @@
+"""Every notebook: stored clean with one parameters cell, and runs top to bottom on the sample."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltlib import io
+
+from .conftest import NOTEBOOKS, notebook_names
+
+NAMES = notebook_names()
+COMMON_PARAMETERS = ("data_dir", "output_dir", "use_gee", "ee_project")
+
+
+def _nb(name):
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+
+
+def test_the_five_notebooks_exist():
+    assert NAMES[:1] == ["01_collect_landsat"]
+    assert all(n[:2].isdigit() and n[2] == "_" for n in NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_without_outputs_and_with_one_parameters_cell(name):
+    nb = _nb(name)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "strip outputs"
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, f"{name} has {len(params)} cells tagged 'parameters'"
+    src = "".join(params[0]["source"])
+    for p in COMMON_PARAMETERS:
+        assert f"\n{p} =" in "\n" + src, f"{name}: parameter {p} missing"
+    assert f'output_dir = "../outputs/{name}"' in src
+    # nothing below the parameters cell hard-codes the sample path
+    below = code[code.index(params[0]) + 1:]
+    assert not any("data/sample" in "".join(c["source"]) for c in below)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_and_writes_summary(executed_notebook, name):
+    summary = executed_notebook(name)
+    out = Path(summary["_output_dir"])
+    assert (out / f"{name}.ipynb").exists()
+    assert len(summary) > 3
+    # every GeoTIFF the notebook wrote is on the sample's grid (CRS and transform kept)
+    for tif in out.glob("*.tif"):
+        _, grid, _ = io.read_raster(tif)
+        assert grid.crs.to_epsg() == 32612, tif
+
+
+def test_collect_landsat_summary(executed_notebook):
+    s = executed_notebook("01_collect_landsat")
+    assert s["source"] == "sample"
+    assert s["years"] == [1972, 2022] and s["n_years"] == 51
+    assert (s["height"], s["width"]) == (200, 200)
+    assert s["years_without_data"] == [1974, 1978, 1983]
+    assert 0.05 < s["missing_fraction"]["NDVI"] < 0.2
+    assert s["missing_fraction_mss"] > 4 * s["missing_fraction_tm_oli"]
+    assert sum(s["truth_class_counts"].values()) == 200 * 200
+    out = Path(s["_output_dir"])
+    miss, grid, names = io.read_raster(out / "missing_fraction.tif")
+    assert names == ["missing_fraction"] and grid.shape == (200, 200)
+    assert np.nanmean(miss) == pytest.approx(s["missing_fraction"]["NDVI"], abs=1e-3)
