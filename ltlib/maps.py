@@ -114,7 +114,7 @@ def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None,
 def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict, opacity=0.9, legend=True):
     """Add an integer (H, W) class raster with a legend ({value: name}, {value: colour})."""
     data = _check_2d(data, grid)
-    missing = set(np.unique(data[np.isfinite(data)]).astype(int)) - set(int(k) for k in colors)
+    missing = {int(v) for v in np.unique(data[np.isfinite(data)])} - {int(k) for k in colors}
     if missing:
         raise ValueError(f"layer {name!r} has values {sorted(missing)} with no colour")
     ll, bounds = _to_lonlat(data.astype(np.float32), grid, categorical=True)
