@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "sample"
 NOTEBOOKS = ROOT / "notebooks"
 
-# Offline Earth Engine fixtures (ee_offline) live in tests/ee_offline.py.
+# Offline Earth Engine fixtures live in tests/ee_offline.py; importing them here makes them
+# available to every test module.
 if (Path(__file__).parent / "ee_offline.py").exists():
-    pytest_plugins = ["tests.ee_offline"]
+    from .ee_offline import *  # noqa: F401,F403
 
 
 @pytest.fixture(scope="session")
