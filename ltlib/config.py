@@ -117,6 +117,8 @@ S1_ORBIT_PASS = "ASCENDING"
 #: Equivalent number of looks of S1 GRD IW 10 m (Canty et al. 2020).
 S1_ENL = 4.4
 S1_ALPHA = 0.01
+#: Start years whose S1 window has both Sentinel-1A and 1B (1B failed in Dec 2021).
+S1_AB_YEARS = (2017, 2020)
 
 
 def year_band_names(years) -> list[str]:

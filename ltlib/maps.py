@@ -126,6 +126,23 @@ def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict
     return layer
 
 
+def add_rgb(m, rgb, grid: Grid, name: str, *, opacity=0.9):
+    """Add an (H, W, 3) colour composite with channels in 0..1; NaN in any channel is transparent."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"an RGB layer must be (H, W, 3), got shape {rgb.shape}")
+    _check_2d(rgb[..., 0], grid)
+    chans, bounds = [], None
+    for c in range(3):
+        ll, bounds = _to_lonlat(rgb[..., c], grid, categorical=True)
+        chans.append(ll)
+    ll = np.dstack(chans)
+    rgba = np.zeros(ll.shape[:2] + (4,), np.uint8)
+    rgba[..., :3] = (np.clip(np.nan_to_num(ll), 0, 1) * 255).round().astype(np.uint8)
+    rgba[..., 3] = np.where(np.isfinite(ll).all(-1), 255, 0)
+    return _add_overlay(m, rgba, bounds, name, opacity)
+
+
 def finish(m):
     """Add the layer control (call once after adding layers); returns the map."""
     m.add_layer_control()
