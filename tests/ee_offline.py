@@ -1,0 +1,636 @@
+"""Offline Earth Engine for tests: object graphs are built and serialised with no server.
+
+The recipe (verified with earthengine-api 1.7.50) uses the algorithm signatures shipped in
+the wheel (``ee/tests/algorithms.json``) instead of asking the server, and stubs the two
+calls ``ee.Initialize`` would otherwise make. Any attempt to reach the service from a test
+(``computeValue``, ``computePixels``, ``getDownloadId``...) raises instead of hanging.
+
+Fixture: ``ee_offline`` (function scope, yields the ``ee`` module). Helpers: :func:`graph`,
+:func:`graph_text` (normalised JSON, for snapshots), :func:`invocations` (the algorithms a
+graph calls, with their constant arguments) and :class:`Evaluator`, a small numpy
+interpreter of serialised graphs for checking the numbers a graph computes.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+__all__ = ["ee_offline"]  # what `from .ee_offline import *` in conftest.py picks up
+
+# Signature added to the harness if a future wheel's algorithms.json lacks it (it is there
+# in 1.7.50; the test suite checks).
+_LANDTRENDR_SIGNATURE = {
+    "name": "algorithms/TemporalSegmentation.LandTrendr",
+    "description": "LandTrendr temporal segmentation (signature for offline tests).",
+    "returnType": "Image<unknown bands>",
+    "arguments": [
+        {"argumentName": "timeSeries", "type": "ImageCollection"},
+        {"argumentName": "maxSegments", "type": "Integer"},
+        {"argumentName": "spikeThreshold", "type": "Float", "optional": True, "defaultValue": 0.9},
+        {"argumentName": "vertexCountOvershoot", "type": "Integer", "optional": True, "defaultValue": 3},
+        {"argumentName": "preventOneYearRecovery", "type": "Boolean", "optional": True, "defaultValue": False},
+        {"argumentName": "recoveryThreshold", "type": "Float", "optional": True, "defaultValue": 0.25},
+        {"argumentName": "pvalThreshold", "type": "Float", "optional": True, "defaultValue": 0.1},
+        {"argumentName": "bestModelProportion", "type": "Float", "optional": True, "defaultValue": 0.75},
+        {"argumentName": "minObservationsNeeded", "type": "Integer", "optional": True, "defaultValue": 6},
+    ],
+}
+
+
+def _algorithms():
+    from ee import _cloud_api_utils, apitestcase
+
+    algs = apitestcase.GetAlgorithms()
+    if "TemporalSegmentation.LandTrendr" not in algs:
+        algs = dict(algs)
+        algs.update(_cloud_api_utils.convert_algorithms({"algorithms": [_LANDTRENDR_SIGNATURE]}))
+    return algs
+
+
+class NetworkCall(AssertionError):
+    """A test tried to reach the Earth Engine service."""
+
+
+@pytest.fixture
+def ee_offline(monkeypatch):
+    """Initialise earthengine-api offline; yields ``ee``. State is reset afterwards."""
+    ee = pytest.importorskip("ee")
+
+    def _no_network(*args, **kwargs):
+        raise NetworkCall("offline test attempted an Earth Engine server call")
+
+    ee.Reset()
+    monkeypatch.setattr(ee.data, "_install_cloud_api_resource", lambda: None)
+    monkeypatch.setattr(ee.data, "getAlgorithms", _algorithms)
+    monkeypatch.setattr(ee.deprecation, "_FetchDataCatalogStac", lambda: {})
+    for name in ("computeValue", "computePixels", "computeImages", "getDownloadId", "getThumbId", "getMapId",
+                 "getInfo", "getList", "listAssets"):
+        if hasattr(ee.data, name):
+            monkeypatch.setattr(ee.data, name, _no_network)
+    ee.Initialize(None, "", project="test")
+    yield ee
+    ee.Reset()
+
+
+def graph(obj) -> dict:
+    """The Cloud API serialisation of an ee object as plain JSON data (sorted keys)."""
+    import ee
+
+    return json.loads(json.dumps(ee.serializer.encode(obj, for_cloud_api=True), sort_keys=True))
+
+
+def graph_text(obj) -> str:
+    """Normalised, stable text of an object graph (for snapshots)."""
+    return json.dumps(graph(obj), sort_keys=True, indent=1) + "\n"
+
+
+def invocations(obj) -> list[tuple[str, dict]]:
+    """Every function invocation in the graph as (functionName, arguments with references
+    resolved to constants where possible), depth first; a shared sub-graph is listed once."""
+    g = graph(obj)
+    values = g["values"]
+    out = []
+    seen = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "valueReference" in node:
+                if node["valueReference"] not in seen:  # shared sub-graphs are listed once
+                    seen.add(node["valueReference"])
+                    walk(values[node["valueReference"]])
+                return
+            if "functionInvocationValue" in node:
+                f = node["functionInvocationValue"]
+                args = {k: constant(v) for k, v in f.get("arguments", {}).items()}
+                out.append((f["functionName"], args))
+                for v in f.get("arguments", {}).values():
+                    walk(v)
+                return
+            if "functionDefinitionValue" in node:
+                walk({"valueReference": node["functionDefinitionValue"]["body"]})
+                return
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    def constant(node):
+        if isinstance(node, dict) and "valueReference" in node:
+            return constant(values[node["valueReference"]])
+        if isinstance(node, dict) and "constantValue" in node:
+            return node["constantValue"]
+        if isinstance(node, dict) and "arrayValue" in node:
+            return [constant(v) for v in node["arrayValue"]["values"]]
+        return node
+
+    walk(values[g["result"]])
+    return out
+
+
+# --- A small numpy evaluator of serialised graphs ------------------------------------------
+# Evaluates the subset of Earth Engine algorithms that ltlib.gee uses, on tiny images held in
+# memory, with Earth Engine's documented semantics (masks combine by AND, reducers skip masked
+# pixels, array images hold one array per pixel). It lets tests check the *numbers* a graph
+# would compute (masking, scaling, indices, medoid choice, change-map selection) offline.
+import datetime as _dt
+
+import numpy as _np
+
+
+class Img:
+    """An image of H x W pixels: bands [(name, values object array (H, W), mask bool (H, W))]."""
+
+    def __init__(self, bands, props=None):
+        self.bands = list(bands)
+        self.props = dict(props or {})
+
+    @property
+    def names(self):
+        return [b[0] for b in self.bands]
+
+    def band(self, name):
+        for b in self.bands:
+            if b[0] == name:
+                return b
+        raise KeyError(f"no band {name!r} in {self.names}")
+
+    def values(self, name):
+        """float array (H, W) with NaN where masked (scalar bands)."""
+        _, v, m = self.band(name)
+        out = _np.full(v.shape, _np.nan)
+        for idx in _np.ndindex(v.shape):
+            if m[idx]:
+                out[idx] = float(v[idx])
+        return out
+
+
+def make_image(shape, props=None, **bands):
+    """An Img from numpy arrays (H, W) (NaN = masked) or per-pixel array lists."""
+    out = []
+    for name, arr in bands.items():
+        if isinstance(arr, _np.ndarray) and arr.dtype != object:
+            vals = _np.empty(shape, dtype=object)
+            mask = _np.isfinite(arr)
+            for idx in _np.ndindex(shape):
+                vals[idx] = float(arr[idx]) if mask[idx] else 0.0
+        else:  # object array of per-pixel arrays (None = masked)
+            vals = _np.empty(shape, dtype=object)
+            mask = _np.zeros(shape, bool)
+            for idx in _np.ndindex(shape):
+                a = arr[idx]
+                mask[idx] = a is not None
+                vals[idx] = _np.asarray(a, dtype=float) if a is not None else _np.zeros((0,))
+        out.append((name, vals, mask))
+    return Img(out, props)
+
+
+def _millis(y, m, d):
+    return int(_dt.datetime(int(y), int(m), int(d), tzinfo=_dt.timezone.utc).timestamp() * 1000)
+
+
+def _to_millis(v):
+    if isinstance(v, str):
+        return _millis(*v.split("-"))
+    return int(v)
+
+
+class Evaluator:
+    """``Evaluator(shape, images={id: Img}, collections={id: [Img]}).run(ee_object)``."""
+
+    def __init__(self, shape, images=None, collections=None):
+        self.shape = tuple(shape)
+        self.images = images or {}
+        self.collections = collections or {}
+        self.calls = []
+
+    def run(self, obj):
+        g = graph(obj)
+        self.values = g["values"]
+        self._cache = {}
+        self._envs = []
+        return self._eval({"valueReference": g["result"]}, {})
+
+    # -- graph walking
+    def _eval(self, node, env):
+        if "valueReference" in node:
+            ref = node["valueReference"]
+            key = (ref, id(env))
+            if key not in self._cache:
+                self._cache[key] = self._eval(self.values[ref], env)
+            return self._cache[key]
+        if "constantValue" in node:
+            return node["constantValue"]
+        if "arrayValue" in node:
+            return [self._eval(v, env) for v in node["arrayValue"]["values"]]
+        if "dictionaryValue" in node:
+            return {k: self._eval(v, env) for k, v in node["dictionaryValue"]["values"].items()}
+        if "argumentReference" in node:
+            return env[node["argumentReference"]]
+        if "functionDefinitionValue" in node:
+            fd = node["functionDefinitionValue"]
+
+            def fn(*args, _fd=fd, _env=env):
+                new_env = dict(_env)
+                new_env.update(zip(_fd["argumentNames"], args))
+                self._envs.append(new_env)  # keep ids unique while cached
+                return self._eval({"valueReference": _fd["body"]}, new_env)
+
+            return fn
+        if "functionInvocationValue" in node:
+            f = node["functionInvocationValue"]
+            args = {k: self._eval(v, env) for k, v in f.get("arguments", {}).items()}
+            name = f["functionName"]
+            self.calls.append(name)
+            impl = getattr(self, "f_" + name.replace(".", "_"), None)
+            if impl is None:
+                raise NotImplementedError(f"evaluator has no {name}")
+            return impl(**args)
+        raise ValueError(f"cannot evaluate node {node}")
+
+    # -- helpers
+    def _const(self, value, name="constant"):
+        vals = _np.empty(self.shape, dtype=object)
+        for idx in _np.ndindex(self.shape):
+            vals[idx] = value
+        return (name, vals, _np.ones(self.shape, bool))
+
+    def _img(self, x):
+        if isinstance(x, Img):
+            return x
+        return self.f_Image_constant(x)
+
+    def _pix(self, fn, *bands, name=None):
+        """Apply fn per pixel to (values...) of the given bands; mask = AND of masks."""
+        vals = _np.empty(self.shape, dtype=object)
+        mask = _np.ones(self.shape, bool)
+        for b in bands:
+            mask &= b[2]
+        for idx in _np.ndindex(self.shape):
+            if mask[idx]:
+                vals[idx] = fn(*[b[1][idx] for b in bands])
+            else:
+                vals[idx] = 0.0
+        return (name or bands[0][0], vals, mask)
+
+    def _binary(self, a, b, fn):
+        a, b = self._img(a), self._img(b)
+        if len(b.bands) == 1:
+            pairs = [(x, b.bands[0]) for x in a.bands]
+        elif len(a.bands) == 1:
+            pairs = [(a.bands[0], y) for y in b.bands]
+        elif len(a.bands) == len(b.bands):
+            pairs = list(zip(a.bands, b.bands))
+        else:
+            raise ValueError(f"band counts differ: {a.names} vs {b.names}")
+        names = a.names if len(a.bands) >= len(b.bands) else b.names
+        return Img([self._pix(fn, x, y, name=n) for (x, y), n in zip(pairs, names)], a.props)
+
+    def _unary(self, img, fn):
+        img = self._img(img)
+        return Img([self._pix(fn, b) for b in img.bands], img.props)
+
+    # -- loading and constants
+    def f_Image_load(self, id, **_):
+        img = self.images[id]
+        return img(self.shape) if callable(img) else img
+
+    def f_ImageCollection_load(self, id, **_):
+        col = self.collections.get(id, [])
+        return list(col(self.shape) if callable(col) else col)
+
+    def f_Array(self, values, **_):
+        return _np.asarray(values, dtype=float)
+
+    def f_Image_constant(self, value, **_):
+        if isinstance(value, list):
+            return Img([self._const(float(v), f"constant_{i}") for i, v in enumerate(value)])
+        if isinstance(value, _np.ndarray):
+            return Img([self._const(value)])
+        return Img([self._const(float(value))])
+
+    # -- band selection and metadata
+    def f_Image_select(self, input, bandSelectors, newNames=None, **_):
+        sel = []
+        for s in bandSelectors:
+            sel.append(input.bands[s] if isinstance(s, int) else input.band(s))
+        if newNames is not None:
+            sel = [(n, v, m) for n, (_, v, m) in zip(newNames, sel)]
+        return Img(sel, input.props)
+
+    def f_Image_rename(self, input, names, **_):
+        if len(names) != len(input.bands):
+            raise ValueError(f"rename: {len(names)} names for bands {input.names}")
+        return Img([(n, v, m) for n, (_, v, m) in zip(names, input.bands)], input.props)
+
+    def f_Image_addBands(self, dstImg, srcImg, names=None, overwrite=False, **_):
+        return Img(dstImg.bands + srcImg.bands, dstImg.props)
+
+    def f_Image_bandNames(self, image, **_):
+        return image.names
+
+    def f_List_map(self, list, baseAlgorithm, dropNulls=False, **_):
+        return [baseAlgorithm(x) for x in list]
+
+    def f_String(self, input, **_):
+        return str(input)
+
+    def f_String_toLowerCase(self, **kw):
+        (value,) = kw.values()
+        return value.lower()
+
+    def f_Element_set(self, object, key, value, **_):
+        obj = self._copy(object)
+        obj.props[key] = value
+        return obj
+
+    def f_Element_setMulti(self, object, properties, **_):
+        obj = self._copy(object)
+        obj.props.update(properties)
+        return obj
+
+    def f_Element_get(self, object, property, **_):
+        return object.props.get(property)
+
+    def f_Image_copyProperties(self, destination, source, properties=None, exclude=None, **_):
+        obj = self._copy(destination)
+        for k in properties or source.props:
+            if k in source.props:
+                obj.props[k] = source.props[k]
+        return obj
+
+    @staticmethod
+    def _copy(obj):
+        return Img(obj.bands, obj.props) if isinstance(obj, Img) else obj
+
+    # -- pixel maths
+    def f_Image_add(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: a + b)
+
+    def f_Image_subtract(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: a - b)
+
+    def f_Image_multiply(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: a * b)
+
+    def f_Image_divide(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.divide(a, b))
+
+    def f_Image_pow(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: a ** b)
+
+    def f_Image_gt(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.greater(a, b).astype(float))
+
+    def f_Image_lt(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.less(a, b).astype(float))
+
+    def f_Image_gte(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.greater_equal(a, b).astype(float))
+
+    def f_Image_lte(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.less_equal(a, b).astype(float))
+
+    def f_Image_eq(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.equal(a, b).astype(float))
+
+    def f_Image_and(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: _np.logical_and(a, b).astype(float))
+
+    def f_Image_bitwiseAnd(self, image1, image2):
+        return self._binary(image1, image2, lambda a, b: float(int(a) & int(b)))
+
+    def f_Image_abs(self, value):
+        return self._unary(value, _np.abs)
+
+    def f_Image_round(self, value):
+        return self._unary(value, lambda a: float(_np.round(a)))
+
+    def f_Image_toFloat(self, value):
+        return self._unary(value, lambda a: a)
+
+    def f_Image_toInt16(self, value):
+        return self._unary(value, lambda a: _np.trunc(a))
+
+    def f_Image_clamp(self, input, low, high):
+        low, high = (float(x.bands[0][1].flat[0]) if isinstance(x, Img) else float(x) for x in (low, high))
+        return self._unary(input, lambda a: min(max(a, low), high))
+
+    def f_Image_unmask(self, input, value=0, sameFootprint=True, **_):
+        out = []
+        for n, v, m in input.bands:
+            v2 = v.copy()
+            for idx in _np.ndindex(self.shape):
+                if not m[idx]:
+                    v2[idx] = float(value.bands[0][1][idx]) if isinstance(value, Img) else float(value)
+            out.append((n, v2, _np.ones(self.shape, bool)))
+        return Img(out, input.props)
+
+    def f_Image_updateMask(self, image, mask):
+        mask = self._img(mask)
+        out = []
+        for i, (n, v, m) in enumerate(image.bands):
+            mb = mask.bands[0] if len(mask.bands) == 1 else mask.bands[i]
+            nz = _np.array([[bool(_np.all(mb[1][r, c] != 0)) for c in range(self.shape[1])]
+                            for r in range(self.shape[0])])
+            out.append((n, v, m & mb[2] & nz))
+        return Img(out, image.props)
+
+    def f_Image_normalizedDifference(self, input, bandNames):
+        a, b = input.band(bandNames[0]), input.band(bandNames[1])
+        return Img([self._pix(lambda x, y: (x - y) / (x + y), a, b, name="nd")], input.props)
+
+    def f_Image_reduce(self, image, reducer):
+        assert reducer == ("sum",), reducer
+        return Img([self._pix(lambda *xs: float(sum(xs)), *image.bands, name="sum")], image.props)
+
+    def f_Reducer_sum(self):
+        return ("sum",)
+
+    def f_Reducer_min(self, numInputs=1):
+        return ("min", int(numInputs))
+
+    # -- collections
+    def f_ImageCollection_fromImages(self, images):
+        return list(images)
+
+    def f_ImageCollection_merge(self, collection1, collection2):
+        return list(collection1) + list(collection2)
+
+    def f_Collection_map(self, collection, baseAlgorithm, dropNulls=False):
+        return [baseAlgorithm(img) for img in collection]
+
+    def f_Collection_filter(self, collection, filter):
+        return [img for img in collection if filter(img)]
+
+    def f_Filter_intersects(self, **_):
+        return lambda img: True  # every test scene covers the test AOI
+
+    def f_Filter_dateRangeContains(self, leftValue, rightField, **_):
+        start, end = leftValue
+        return lambda img: start <= img.props[rightField] < end
+
+    def f_Filter_equals(self, leftField, rightValue, **_):
+        return lambda img: img.props.get(leftField) == rightValue
+
+    def f_Filter_listContains(self, leftField, rightValue, **_):
+        return lambda img: rightValue in img.props.get(leftField, [])
+
+    def f_DateRange(self, start, end=None, **_):
+        return (_to_millis(start), _to_millis(end))
+
+    def f_Date_fromYMD(self, year, month, day, **_):
+        return _millis(year, month, day)
+
+    def f_Date_millis(self, date):
+        return date
+
+    def f_List_sequence(self, start, end, step=1, **_):
+        return list(range(int(start), int(end) + 1, int(step)))
+
+    def f_Number_subtract(self, left, right):
+        return left - right
+
+    def f_Number_add(self, left, right):
+        return left + right
+
+    def f_GeometryConstructors_Rectangle(self, **_):
+        return None
+
+    def f_Projection(self, **_):
+        return None
+
+    def f_Feature(self, **_):
+        return None
+
+    def _stack(self, collection):
+        names = collection[0].names if collection else []
+        return names
+
+    def f_reduce_median(self, collection):
+        names = collection[0].names
+        out = []
+        for j, name in enumerate(names):
+            vals = _np.empty(self.shape, dtype=object)
+            mask = _np.zeros(self.shape, bool)
+            for idx in _np.ndindex(self.shape):
+                xs = [img.bands[j][1][idx] for img in collection if img.bands[j][2][idx]]
+                mask[idx] = bool(xs)
+                vals[idx] = float(_np.median(xs)) if xs else 0.0
+            out.append((name, vals, mask))
+        return Img(out)
+
+    def f_ImageCollection_reduce(self, collection, reducer, parallelScale=1):
+        kind, n = reducer
+        assert kind == "min"
+        names = ["min"] + [f"min{i}" for i in range(1, n)]
+        bands = [(nm, _np.empty(self.shape, dtype=object), _np.zeros(self.shape, bool)) for nm in names]
+        for idx in _np.ndindex(self.shape):
+            cands = [img for img in collection if img.bands[0][2][idx]]
+            if not cands:
+                for b in bands:
+                    b[1][idx] = 0.0
+                continue
+            best = min(cands, key=lambda img: img.bands[0][1][idx])  # first minimum wins
+            for k, b in enumerate(bands):
+                b[1][idx] = best.bands[k][1][idx]
+                b[2][idx] = True
+        return Img(bands)
+
+    def f_ImageCollection_toBands(self, collection):
+        bands = []
+        for i, img in enumerate(collection):
+            bands += [(f"{i}_{n}", v, m) for n, v, m in img.bands]
+        return Img(bands)
+
+    # -- array images
+    def f_Image_toArray(self, image, axis=0):
+        def cat(*xs):
+            arrs = [_np.atleast_1d(_np.asarray(x, dtype=float)) for x in xs]
+            return _np.concatenate(arrs, axis=axis)
+        return Img([self._pix(cat, *image.bands, name="array")], image.props)
+
+    def f_Image_arrayCat(self, image1, image2, axis):
+        return self._binary(image1, image2, lambda a, b: _np.concatenate([a, b], axis=int(axis)))
+
+    @staticmethod
+    def _scalar(x):
+        # start/end/step arrive as constant images: read their (uniform) value
+        if isinstance(x, Img):
+            return int(x.bands[0][1].flat[0])
+        return None if x is None else int(x)
+
+    def f_Image_arraySlice(self, input, axis=0, start=0, end=None, step=1):
+        start, end, step = self._scalar(start), self._scalar(end), self._scalar(step)
+        def sl(a):
+            idx = [slice(None)] * a.ndim
+            idx[int(axis)] = slice(int(start), None if end is None else int(end), int(step))
+            return a[tuple(idx)]
+        return self._unary(input, sl)
+
+    @staticmethod
+    def _mask_axis(a, m):
+        # Earth Engine arrayMask: the mask has length 1 on all axes but one (broadcast);
+        # elements along that axis whose mask is 0 are removed.
+        m = _np.asarray(m)
+        if m.ndim != a.ndim:
+            raise ValueError(f"arrayMask: mask shape {m.shape} vs array shape {a.shape}")
+        axes = [k for k in range(m.ndim) if m.shape[k] > 1]
+        axis = axes[0] if axes else a.ndim - 1
+        keep = _np.moveaxis(m, axis, -1).reshape(-1, m.shape[axis])[0] != 0
+        return _np.compress(keep, a, axis=axis)
+
+    def f_Image_arrayMask(self, input, mask):
+        return self._binary(input, mask, self._mask_axis)
+
+    def f_Image_arraySort(self, image, keys=None):
+        def srt(a, k):
+            k = _np.asarray(k)
+            axis = a.ndim - 1
+            order = _np.argsort(k.reshape(-1), kind="stable")
+            return _np.take(a, order, axis=axis)
+        return self._binary(image, keys, srt)
+
+    def f_Image_arrayProject(self, input, axes):
+        def proj(a):
+            keep = list(axes)
+            other = tuple(k for k in range(a.ndim) if k not in keep)
+            if any(a.shape[k] != 1 for k in other):
+                raise ValueError(f"arrayProject: shape {a.shape} has length > 1 off axes {axes}")
+            return a.reshape([a.shape[k] for k in keep])
+        return self._unary(input, proj)
+
+    def f_Image_arrayFlatten(self, image, coordinateLabels, separator="_"):
+        labels = coordinateLabels[0]
+        (name, vals, mask) = image.bands[0]
+        out = []
+        for i, lab in enumerate(labels):
+            v = _np.empty(self.shape, dtype=object)
+            for idx in _np.ndindex(self.shape):
+                if mask[idx]:
+                    a = _np.asarray(vals[idx]).reshape(-1)
+                    if a.size != len(labels):
+                        raise ValueError(f"arrayFlatten: {a.size} values for {len(labels)} labels")
+                    v[idx] = float(a[i])
+                else:
+                    v[idx] = 0.0
+            out.append((lab, v, mask.copy()))
+        return Img(out, image.props)
+
+    def f_Image_connectedPixelCount(self, input, maxSize=100, eightConnected=True):
+        from scipy import ndimage
+
+        name, vals, mask = input.bands[0]
+        out = _np.empty(self.shape, dtype=object)
+        structure = _np.ones((3, 3)) if eightConnected else None
+        num = _np.array([[float(vals[r, c]) for c in range(self.shape[1])] for r in range(self.shape[0])])
+        counts = _np.zeros(self.shape)
+        for value in _np.unique(num[mask]):
+            lab, _ = ndimage.label(mask & (num == value), structure=structure)
+            sizes = _np.bincount(lab.ravel())
+            sel = lab > 0
+            counts[sel] = _np.minimum(sizes[lab[sel]], maxSize)
+        for idx in _np.ndindex(self.shape):
+            out[idx] = float(counts[idx])
+        return Img([(name, out, mask.copy())])
