@@ -953,3 +953,91 @@ def _apply_mmu(bands: dict, mmu: int) -> dict:
         big[0] = False
         keep |= big[lab]
     return {b: np.where(keep, a, np.nan).astype(np.float32) for b, a in bands.items()}
+
+
+# ----------------------------------------------------------------------------- helpers for maps
+def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
+    """Spatial median filter of every year of a fitted (T, H, W) stack (the seed recommends it
+    after LandTrendr to remove isolated pixels that the fit left noisy). NaN pixels stay NaN
+    and do not take part."""
+    from scipy import ndimage
+
+    fitted = np.asarray(fitted, dtype=np.float64)
+    if fitted.ndim != 3:
+        raise ValueError(f"median_filter_stack needs a (T, H, W) stack, got shape {fitted.shape}")
+    out = np.empty_like(fitted)
+    for t in range(fitted.shape[0]):
+        band = fitted[t]
+        nan = np.isnan(band)
+        filled = np.where(nan, np.nanmedian(band) if (~nan).any() else 0.0, band)
+        out[t] = np.where(nan, np.nan, ndimage.median_filter(filled, size=size, mode="nearest"))
+    return out
+
+
+def change_agreement(yod, truth_year, truth_event) -> dict:
+    """Agreement of a change map's year of detection with a truth year.
+
+    ``yod`` (H, W) float with NaN = no change; ``truth_year`` (H, W) int (0 = none);
+    ``truth_event`` (H, W) bool, where the truth has an event the map should find.
+    Returns detection rate (recall), same-year and within-one-year shares of the detected
+    events, and the share of pixels without a true event that the map flags (false alarms).
+    """
+    yod = np.asarray(yod, dtype=float)
+    ev = np.asarray(truth_event, bool)
+    if yod.shape != ev.shape or np.shape(truth_year) != ev.shape:
+        raise ValueError(f"shapes differ: yod {yod.shape}, truth_year {np.shape(truth_year)}, truth_event {ev.shape}")
+    found = ev & np.isfinite(yod)
+    diff = yod[found] - np.asarray(truth_year)[found]
+    return {
+        "n_true_events": int(ev.sum()),
+        "recall": float(found.sum() / max(ev.sum(), 1)),
+        "same_year": float((diff == 0).mean()) if found.any() else float("nan"),
+        "within_1_year": float((np.abs(diff) <= 1).mean()) if found.any() else float("nan"),
+        "false_alarm_rate": float((np.isfinite(yod) & ~ev).sum() / max((~ev).sum(), 1)),
+    }
+
+
+def interactive_panel(stack, row: int = 0, col: int = 0, **params):
+    """An ipywidgets panel that refits one pixel of a (T, H, W) :class:`~ltlib.io.Stack` live
+    as the LandTrendr parameters change; returns the widget (display it in a notebook)."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    h, wd = stack.grid.shape
+    defaults = dict(max_segments=6, spike_threshold=0.9, recovery_threshold=0.25, pval_threshold=0.05,
+                    best_model_proportion=0.75, prevent_one_year_recovery=True)
+    defaults.update(params)
+    out = w.Output()
+    ctl = dict(
+        row=w.IntSlider(row, 0, h - 1, description="row"),
+        col=w.IntSlider(col, 0, wd - 1, description="col"),
+        max_segments=w.IntSlider(defaults["max_segments"], 1, 10, description="maxSegments"),
+        spike_threshold=w.FloatSlider(defaults["spike_threshold"], min=0.5, max=1.0, step=0.05, description="spike"),
+        recovery_threshold=w.FloatSlider(defaults["recovery_threshold"], min=0.05, max=1.0, step=0.05, description="recovery"),
+        pval_threshold=w.FloatSlider(defaults["pval_threshold"], min=0.01, max=0.5, step=0.01, description="pval"),
+        best_model_proportion=w.FloatSlider(defaults["best_model_proportion"], min=0.5, max=1.0, step=0.05, description="bmp"),
+        prevent_one_year_recovery=w.Checkbox(defaults["prevent_one_year_recovery"], description="preventOneYearRecovery"),
+    )
+
+    def redraw(*_):
+        p = {k: c.value for k, c in ctl.items()}
+        r0, c0 = p.pop("row"), p.pop("col")
+        y = stack.data[:, r0, c0]
+        res = segment(y, stack.years, **p)
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(9, 3.5))
+            ax.plot(stack.years, y, "o", ms=4, color="0.5", label="source")
+            ax.plot(stack.years, res.fitted[0], "-", color="tab:red", label="fitted")
+            vy, vv = res.vertices()[0]
+            ax.plot(vy, vv, "s", color="tab:red", label=f"{len(vy)} vertices")
+            ax.set_title(f"pixel ({r0}, {c0}): p = {res.p_value[0]:.3g}, RMSE = {res.rmse[0]:.1f}")
+            ax.set_xlabel("Year")
+            ax.set_ylabel(stack.name)
+            ax.legend(loc="best", fontsize=8)
+            plt.show()
+
+    for c in ctl.values():
+        c.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox(list(ctl.values())[:4]), w.HBox(list(ctl.values())[4:]), out])

@@ -251,3 +251,26 @@ def test_change_map_mmu_on_8_connected_patches():
     cm = lt.change_map(res, delta="loss", mmu=3)
     assert np.isfinite(cm["yod"]).sum() == 3 and cm["yod"][1, 1] == 2011
     assert np.isnan(cm["yod"][5, 5])
+
+
+def test_median_filter_and_change_agreement():
+    cube = np.zeros((2, 5, 5))
+    cube[:, 2, 2] = 100  # an isolated pixel is removed by a 3x3 median
+    cube[0, 0, 0] = np.nan
+    f = lt.median_filter_stack(cube)
+    assert f[0, 2, 2] == 0 and np.isnan(f[0, 0, 0]) and f[1, 0, 0] == 0
+    yod = np.array([[2000, np.nan], [2003, 2010]])
+    truth = np.array([[2000, 1999], [2002, 0]])
+    a = lt.change_agreement(yod, truth, truth > 0)
+    assert a["recall"] == pytest.approx(2 / 3) and a["same_year"] == 0.5 and a["within_1_year"] == 1.0
+    assert a["false_alarm_rate"] == 1.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        lt.change_agreement(yod, truth[:1], truth > 0)
+
+
+def test_interactive_panel_refits(data_dir):
+    from ltlib import sample
+
+    s = sample.load_landsat(data_dir, "NDVI")
+    panel = lt.interactive_panel(s, 100, 100)
+    assert len(panel.children) == 3
