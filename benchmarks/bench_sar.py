@@ -17,60 +17,13 @@ import time
 import tracemalloc
 
 import numpy as np
-from scipy import ndimage
 
 from ltlib import sample, sar
 
 
 def baseline_omnibus(vv, vh, enl=4.4, alpha=0.01, median_filter=False):
-    """Straightforward sequential omnibus test: returns cmap, smap, fmap, bmap."""
-    X = np.stack([np.asarray(vv, np.float64), np.asarray(vh, np.float64)])  # (2, k, H, W)
-    p, k, H, W = X.shape
-    valid = (np.isfinite(X) & (X > 0)).all((0, 1))
-    X = np.where(valid, X, 1.0)
-    logdet = np.log(X).sum(0)
-    cmap = np.zeros((H, W), np.uint8)
-    smap = np.zeros((H, W), np.uint8)
-    fmap = np.zeros((H, W), np.uint8)
-    flags = np.zeros((k - 1, H, W), bool)
-
-    def filt(a):
-        return ndimage.median_filter(a, size=3, mode="nearest") if median_filter else a
-
-    for ell in range(1, k):
-        s = ell - 1
-        K = k - s
-        seq = X[:, s:]
-        lnq = enl * (p * K * np.log(K) + logdet[s:].sum(0) - K * np.log(seq.sum(1)).sum(0))
-        f, rho, om = sar.q_constants(K, enl, p)
-        pq = filt(np.where(valid, sar.box_sf(-2 * rho * lnq, f, om), 1.0))
-        S = seq[:, 0].copy()
-        for j in range(2, K + 1):
-            ln_prev = np.log(S).sum(0)
-            S = S + seq[:, j - 1]
-            lnr = enl * (p * (j * np.log(j) - (j - 1) * np.log(j - 1)) + (j - 1) * ln_prev
-                         + logdet[s + j - 1] - j * np.log(S).sum(0))
-            f, rho, om = sar.r_constants(j, enl, p)
-            pr = filt(np.where(valid, sar.box_sf(-2 * rho * lnr, f, om), 1.0))
-            interval = ell + j - 2
-            tst = (pr <= alpha) & (pq <= alpha) & (cmap == ell - 1) & valid
-            cmap[tst] = interval
-            fmap[tst] += 1
-            if ell == 1:
-                smap[tst] = interval
-            flags[interval - 1][tst] = True
-    bmap = np.zeros((k - 1, H, W), np.uint8)
-    avg = X[:, 0].copy()
-    cnt = np.ones((H, W))
-    for i in range(1, k):
-        d = X[:, i] - avg
-        cls = np.where((d > 0).all(0), 1, np.where((d < 0).all(0), 2, 3))
-        bmap[i - 1] = np.where(flags[i - 1], cls, 0)
-        cnt += 1
-        avg += (X[:, i] - avg) / cnt
-        avg = np.where(flags[i - 1], X[:, i], avg)
-        cnt = np.where(flags[i - 1], 1, cnt)
-    return cmap, smap, fmap, bmap
+    """Straightforward sequential omnibus test (ltlib.sar.omnibus_reference): cmap, smap, fmap, bmap."""
+    return sar.omnibus_reference((vv, vh), enl=enl, alpha=alpha, median_filter=median_filter)[:4]
 
 
 def timed(fn, *a, **kw):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from ltlib import sample, sar
 
@@ -18,53 +17,6 @@ def constant_series(values, vh=None):
     """(k, 1, 1) arrays of a constant (noise-free) series; vh defaults to vv."""
     vv = np.asarray(values, float)[:, None, None]
     return vv, (vv.copy() if vh is None else np.asarray(vh, float)[:, None, None])
-
-
-def reference_omnibus(bands, enl=ENL, alpha=0.01, median_filter=False):
-    """Textbook version: loops over ell and j for every pixel, p-values from scipy chi2."""
-    X = np.stack([np.asarray(b, np.float64) for b in bands])  # (p, k, H, W)
-    p, k, H, W = X.shape
-    valid = (np.isfinite(X) & (X > 0)).all((0, 1))
-    X = np.where(valid, X, 1.0)
-    logdet = np.log(X).sum(0)
-    cmap, smap, fmap = (np.zeros((H, W), int) for _ in range(3))
-    flags = np.zeros((k - 1, H, W), bool)
-
-    def filt(a):
-        return ndimage.median_filter(a, size=3, mode="nearest") if median_filter else a
-
-    for ell in range(1, k):
-        s, K = ell - 1, k - ell + 1
-        seq = X[:, s:]
-        lnq = enl * (p * K * np.log(K) + logdet[s:].sum(0) - K * np.log(seq.sum(1)).sum(0))
-        f, rho, om = sar.q_constants(K, enl, p)
-        pq = filt(np.where(valid, sar.box_sf(-2 * rho * lnq, f, om), 1.0))
-        S = seq[:, 0].copy()
-        for j in range(2, K + 1):
-            ln_prev = np.log(S).sum(0)
-            S = S + seq[:, j - 1]
-            lnr = enl * (p * (j * np.log(j) - (j - 1) * np.log(j - 1)) + (j - 1) * ln_prev
-                         + logdet[s + j - 1] - j * np.log(S).sum(0))
-            f, rho, om = sar.r_constants(j, enl, p)
-            pr = filt(np.where(valid, sar.box_sf(-2 * rho * lnr, f, om), 1.0))
-            interval = ell + j - 2
-            tst = (pr <= alpha) & (pq <= alpha) & (cmap == ell - 1) & valid
-            cmap[tst] = interval
-            fmap[tst] += 1
-            if ell == 1:
-                smap[tst] = interval
-            flags[interval - 1][tst] = True
-    bmap = np.zeros((k - 1, H, W), np.uint8)
-    avg, cnt = X[:, 0].copy(), np.ones((H, W))
-    for i in range(1, k):
-        d = X[:, i] - avg
-        cls = np.where((d > 0).all(0), 1, np.where((d < 0).all(0), 2, 3))
-        bmap[i - 1] = np.where(flags[i - 1], cls, 0)
-        cnt += 1
-        avg += (X[:, i] - avg) / cnt
-        avg = np.where(flags[i - 1], X[:, i], avg)
-        cnt = np.where(flags[i - 1], 1, cnt)
-    return cmap, smap, fmap, bmap, valid
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +192,7 @@ def test_same_maps_as_textbook_loops(changing_scene, median_filter, n_bands):
     vv, vh = changing_scene
     bands = [vv, vh][:n_bands]
     res = sar.omnibus(vv, vh if n_bands == 2 else None, median_filter=median_filter)
-    cmap, smap, fmap, bmap, valid = reference_omnibus(bands, median_filter=median_filter)
+    cmap, smap, fmap, bmap, valid = sar.omnibus_reference(bands, enl=ENL, median_filter=median_filter)
     assert fmap.sum() > 300  # the scene really has changes to find
     np.testing.assert_array_equal(res.valid, valid)
     np.testing.assert_array_equal(res.cmap, cmap)
