@@ -48,14 +48,8 @@ import numba as nb
 import numpy as np
 
 _DWF = 2.0  # IDL distweightfactor
-DWF0 = 2.0
 
 # ----------------------------------------------------------------------------- numerics
-@nb.njit(cache=True)
-def _lgamma(x):
-    return math.lgamma(x)
-
-
 @nb.njit(cache=True)
 def _betacf(a, b, x):
     # Continued fraction of the incomplete beta (modified Lentz; Press et al., Numerical Recipes).
@@ -102,7 +96,7 @@ def _betai(a, b, x):
         return 0.0
     if x >= 1.0:
         return 1.0
-    front = math.exp(_lgamma(a + b) - _lgamma(a) - _lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
@@ -172,7 +166,7 @@ def _ols(x, y, a, b):
 
 
 @nb.njit(cache=True)
-def _find_vertices(x, y, target, disttest):
+def _find_vertices(x, y, target):
     """Candidate vertices (indices into the valid observations), IDL find_vertices."""
     n = y.shape[0]
     m = min(target, n - 2)
@@ -236,7 +230,7 @@ def _find_vertices(x, y, target, disttest):
                 d = abs(ic + sl * x[i] - y[i])
                 if j == 0 or j == ln - 1:
                     d = 0.0
-                if disttest and endseg and j == ln - 2 and not (y[b] > y[b - 1]):
+                if endseg and j == ln - 2 and not (y[b] > y[b - 1]):
                     d = 0.0
                 if d > best:
                     best = d
@@ -260,7 +254,7 @@ def _angle_diff(x0, x1, x2, y0, y1, y2, yrange, dwf):
 
 
 @nb.njit(cache=True)
-def _vet_verts(x, y, v, desired, dwf0):
+def _vet_verts(x, y, v, desired):
     """Cull candidate vertices to ``desired`` by angle importance (IDL vet_verts3)."""
     nverts = v.shape[0]
     ntr = nverts - desired
@@ -276,7 +270,7 @@ def _vet_verts(x, y, v, desired, dwf0):
     nt = nverts - 2
     sr = np.empty(nt, np.float64)
     for i in range(1, nverts - 1):
-        sr[i - 1] = _angle_diff(x[v[i - 1]], x[v[i]], x[v[i + 1]], ys[v[i - 1]], ys[v[i]], ys[v[i + 1]], scyr, dwf0)
+        sr[i - 1] = _angle_diff(x[v[i - 1]], x[v[i]], x[v[i + 1]], ys[v[i - 1]], ys[v[i]], ys[v[i + 1]], scyr, _DWF)
     usable = np.arange(nverts)
     count = nverts
     for _ in range(ntr):
@@ -502,7 +496,6 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
             _trunc(myfit[i])
         mp[i] = p
         mf[i] = f
-    return nvert - 1
 
 
 @nb.njit(cache=True)
@@ -518,7 +511,7 @@ def _one_year_recovery(x, v, vv, nv):
 
 
 @nb.njit(cache=True)
-def _pick(mp, mf, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
+def _pick(mp, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
     """pick_best_model6 with the recovery checks, as the IDL loop does."""
     p = mp[:nmod].copy()
     for it in range(nmod + 2):
@@ -540,7 +533,7 @@ def _pick(mp, mf, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
 
 
 @nb.njit(cache=True)
-def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl, dwf0,
+def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                    fitted, isvert):
     """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f)."""
     T = yall.shape[0]
@@ -567,8 +560,8 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
     flat = True
     if n >= min_obs and n >= 3:
         _despike(y, spike, idl)
-        v = _find_vertices(x, y, max_seg + 1 + overshoot, dwf0 != 0.0)
-        v = _vet_verts(x, y, v, max_seg + 1, dwf0)
+        v = _find_vertices(x, y, max_seg + 1 + overshoot)
+        v = _vet_verts(x, y, v, max_seg + 1)
         nvert = v.shape[0]
         if nvert > 2:
             nm = nvert - 1
@@ -580,10 +573,10 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
             mf = np.zeros(nm)
             mnv = np.zeros(nm, np.int64)
             _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv)
-            best, pb = _pick(mp, mf, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
+            best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
             if pb > pval:
                 _ladder(x, y, v, thr, True, idl, mv, mvv, msl, myf, mp, mf, mnv)
-                best, pb = _pick(mp, mf, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
+                best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
             if pb <= pval:
                 flat = False
                 nvb = mnv[best]
@@ -620,13 +613,13 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
 
 
 @nb.njit(parallel=True, cache=True)
-def _segment_all(Y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl, dwf0):
+def _segment_all(Y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl):
     npx, T = Y.shape
     fitted = np.empty((npx, T))
     isvert = np.zeros((npx, T), np.bool_)
     stats = np.empty((npx, 3))
     for i in nb.prange(npx):
-        r, p, f = _segment_pixel(Y[i], xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl, dwf0,
+        r, p, f = _segment_pixel(Y[i], xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                                  fitted[i], isvert[i])
         stats[i, 0] = r
         stats[i, 1] = p
@@ -736,7 +729,7 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     fitted, isvert, stats = _segment_all(
         series * distdir, xall, int(max_segments), float(spike_threshold), int(vertex_count_overshoot),
         bool(prevent_one_year_recovery), float(recovery_threshold), float(pval_threshold),
-        float(best_model_proportion), int(min_observations_needed), preset == "idl", DWF0)
+        float(best_model_proportion), int(min_observations_needed), preset == "idl")
     fitted *= distdir
     rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
     if image_shape is not None:
