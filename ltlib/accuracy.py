@@ -33,6 +33,7 @@ __all__ = [
     "confusion_matrix",
     "class_pixel_counts",
     "stratified_sample",
+    "reference_points",
     "sample_allocation",
     "required_sample_size",
     "area_adjusted",
@@ -289,6 +290,57 @@ def stratified_sample(class_map, n_per_class, *, seed=0, valid=None, nodata=None
     flat = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     rows, cols = np.unravel_index(flat, labels.shape)
     return rows.astype(np.int64), cols.astype(np.int64)
+
+
+def reference_points(class_map, rows, cols, grid, *, reference=None, names=None):
+    """Table of sample points to label on imagery: one row per pixel, pixel centres.
+
+    Parameters
+    ----------
+    class_map : (H, W) int array on ``grid``
+    rows, cols : (n,) int arrays, e.g. from :func:`stratified_sample`
+    grid : :class:`ltlib.io.Grid` of the map (CRS and affine transform)
+    reference : (H, W) int array, optional
+        Known reference classes (the sample's truth); without it the ``reference`` column is
+        empty (pandas ``<NA>``) for an interpreter to fill in.
+    names : dict {class: name}, optional
+
+    Returns
+    -------
+    pandas.DataFrame with columns point, row, col, x, y (pixel centre in the map CRS units),
+    lon, lat (degrees, EPSG:4326), map_class, [map_name], reference. Feed ``map_class`` and
+    the filled ``reference`` to :func:`area_adjusted`. ValueError when the map is not on the
+    grid or a point lies outside it.
+    """
+    import pandas as pd
+    from rasterio.warp import transform as warp_transform
+
+    class_map = np.asarray(class_map)
+    if class_map.shape != tuple(grid.shape):
+        raise ValueError(f"reference_points: class map shape {class_map.shape} is not the grid's {tuple(grid.shape)}")
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    cols = np.asarray(cols, dtype=np.int64).ravel()
+    if rows.shape != cols.shape:
+        raise ValueError(f"reference_points: {rows.size} rows but {cols.size} cols")
+    outside = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
+    if outside.any():
+        raise ValueError(f"reference_points: {int(outside.sum())} point(s) outside the {grid.height} x {grid.width} grid")
+    x, y = grid.transform * (cols + 0.5, rows + 0.5)  # pixel centres
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    lon, lat = warp_transform(grid.crs, "EPSG:4326", x.tolist(), y.tolist()) if rows.size else ([], [])
+    table = pd.DataFrame({"point": np.arange(rows.size), "row": rows, "col": cols, "x": x, "y": y,
+                          "lon": np.asarray(lon, dtype=float), "lat": np.asarray(lat, dtype=float),
+                          "map_class": class_map[rows, cols]})
+    if names is not None:
+        table["map_name"] = [names.get(int(c), "") for c in table["map_class"]]
+    if reference is None:
+        table["reference"] = pd.array([pd.NA] * rows.size, dtype="Int64")
+    else:
+        reference = np.asarray(reference)
+        if reference.shape != class_map.shape:
+            raise ValueError(f"reference_points: reference shape {reference.shape} is not the map's {class_map.shape}")
+        table["reference"] = pd.array(reference[rows, cols].astype(np.int64), dtype="Int64")
+    return table
 
 
 def _weights(map_counts) -> tuple[np.ndarray, np.ndarray]:

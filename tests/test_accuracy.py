@@ -424,3 +424,39 @@ def test_no_warning_for_a_clean_report():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         acc.area_adjusted(m, r, OLOFSSON2014_PIXELS, [0, 1, 2, 3])
+
+
+# -- reference points ------------------------------------------------------------------------
+def test_reference_points_are_pixel_centres_with_lonlat():
+    from rasterio.warp import transform
+
+    from ltlib import sample
+
+    grid = sample.make_grid((20, 30))
+    cmap = np.arange(600).reshape(20, 30) % 6
+    truth = (cmap + 1) % 6
+    rows, cols = np.array([0, 5, 19]), np.array([0, 7, 29])
+    t = acc.reference_points(cmap, rows, cols, grid, reference=truth, names={c: f"c{c}" for c in range(6)})
+    a = grid.transform
+    np.testing.assert_allclose(t["x"], a.c + (cols + 0.5) * a.a)
+    np.testing.assert_allclose(t["y"], a.f + (rows + 0.5) * a.e)
+    back = transform("EPSG:4326", grid.crs, t["lon"].tolist(), t["lat"].tolist())
+    np.testing.assert_allclose(back, (t["x"], t["y"]), atol=1e-3)  # metres
+    assert t["map_class"].tolist() == cmap[rows, cols].tolist()
+    assert t["reference"].tolist() == truth[rows, cols].tolist()
+    assert t["map_name"].tolist() == [f"c{c}" for c in cmap[rows, cols]]
+    w, s, e, n = grid.bounds_lonlat()
+    assert ((t["lon"] > w) & (t["lon"] < e) & (t["lat"] > s) & (t["lat"] < n)).all()
+
+
+def test_reference_points_without_truth_leave_reference_empty_and_check_input():
+    from ltlib import sample
+
+    grid = sample.make_grid((10, 10))
+    cmap = np.zeros((10, 10), dtype=int)
+    t = acc.reference_points(cmap, [1, 2], [3, 4], grid)
+    assert t["reference"].isna().all() and len(t) == 2
+    with pytest.raises(ValueError, match="outside"):
+        acc.reference_points(cmap, [10], [0], grid)
+    with pytest.raises(ValueError, match="grid"):
+        acc.reference_points(np.zeros((9, 10)), [1], [1], grid)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltlib import classify, trainingset
@@ -226,6 +227,12 @@ def test_notebook_04_class_map_file(executed_notebook, data_dir):
     assert (cmap[0] == truth).mean() == pytest.approx(s["map_accuracy"], abs=1e-4)
     with rasterio.open(path) as src:
         assert src.colormap(1)[4][:3] == (0xba, 0xba, 0xba)  # stable in its legend colour
+    # the reference points written for interpretation: on the map, labelled from the truth here
+    pts = pd.read_csv(f"{s['_output_dir']}/reference_points.csv")
+    assert len(pts) == 600 and pts["map_class"].value_counts().tolist() == [100] * 6
+    assert (pts["map_class"] == cmap[0][pts["row"], pts["col"]]).all()
+    assert (pts["reference"] == truth[pts["row"], pts["col"]]).all()
+    assert (pts["map_class"] == pts["reference"]).mean() > 0.8
     # the saved mapping model reproduces the map without retraining
     m = TrainedModel.load(f"{s['_output_dir']}/models/{s['map_model']}_map.pt")
     filled, ok = classify.fill_stack(sample.load_landsat(data_dir).physical())
