@@ -325,7 +325,7 @@ def reference_points(class_map, rows, cols, grid, *, reference=None, names=None)
     outside = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
     if outside.any():
         raise ValueError(f"reference_points: {int(outside.sum())} point(s) outside the {grid.height} x {grid.width} grid")
-    x, y = grid.transform * (cols + 0.5, rows + 0.5)  # pixel centres
+    x, y = grid.transform @ (cols + 0.5, rows + 0.5)  # pixel centres
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     lon, lat = warp_transform(grid.crs, "EPSG:4326", x.tolist(), y.tolist()) if rows.size else ([], [])
     table = pd.DataFrame({"point": np.arange(rows.size), "row": rows, "col": cols, "x": x, "y": y,
