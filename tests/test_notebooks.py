@@ -40,6 +40,21 @@ def test_stored_without_outputs_and_with_one_parameters_cell(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_papermill_sees_every_parameter(name):
+    """`papermill --help-notebook` and `-p` rely on papermill parsing each line of the cell."""
+    import re
+
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
+    nb = load_notebook_node(str(NOTEBOOKS / f"{name}.ipynb"))
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^(\w+) =", cell.source, flags=re.M)
+    inferred = [p.name for p in _infer_parameters(nb)]
+    assert inferred == assigned, f"papermill cannot parse {sorted(set(assigned) - set(inferred))}"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_and_writes_summary(executed_notebook, name):
     summary = executed_notebook(name)
     out = Path(summary["_output_dir"])
