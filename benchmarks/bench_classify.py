@@ -33,6 +33,7 @@ SEED_TABLE = {  # the seed README's validation accuracies (image accuracy by eye
     "TSF": "0.939 (60%)", "BOSSVS": "0.793 (53%)", "GADF": "0.95 (100 epochs)",
 }
 SCENE_PIXELS = 389_360
+DATA = "data/sample"
 
 
 def seed_comparison(X, y, epochs, seeds, models):
@@ -53,7 +54,7 @@ def seed_comparison(X, y, epochs, seeds, models):
     return agg, fitted
 
 
-def mapping_speed(fitted, X_scene, full_models, baseline_n):
+def mapping_speed(fitted, X_scene, full_models, baseline_n, X, y):
     rows = []
     n = len(X_scene)
     for name, m in fitted.items():
@@ -68,7 +69,6 @@ def mapping_speed(fitted, X_scene, full_models, baseline_n):
     from tsai.data.core import TSClassification, get_ts_dls
     from tsai.learner import ts_learner
 
-    X, y = _seed_set()
     tr, va = trainingset.seed_split(y)
     base = classify.fit("InceptionTime", X[tr], y[tr], X[va], y[va], epochs=30, seed=0, progress=False,
                         arch_kwargs=dict(nf=32))
@@ -106,13 +106,6 @@ def map_accuracy(X, y, models, epochs, n_synth, seed=0):
     return pd.DataFrame(rows).set_index("model")
 
 
-DATA = "data/sample"
-
-
-def _seed_set():
-    return trainingset.load_seed_csv(sample.training_csv(DATA))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
@@ -126,7 +119,7 @@ def main(argv=None):
     if a.quick:
         a.epochs, a.seeds = 3, a.seeds[:1]
         a.models = [m for m in a.models if m not in classify.IMAGE_MODELS or m == "GADF"]
-    X, y = _seed_set()
+    X, y = trainingset.load_seed_csv(sample.training_csv(DATA))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{'GPU' if torch.cuda.is_available() else 'CPU'}; seed set {X.shape}, split 1103/276")
 
@@ -142,7 +135,7 @@ def main(argv=None):
     print(f"\nB. Mapping {n:,} px x 51 years (the seed's scene is {SCENE_PIXELS:,} px)")
     Xs, _ = trainingset.generate(int(np.ceil(n / 6)), seed=5)
     speed, base_acc = mapping_speed(fitted, Xs[:n], {"InceptionTime", "FCN", "ResNet", "TSF"} if not a.quick else set(),
-                                    baseline_n=20_000 if a.quick else 60_000)
+                                    baseline_n=20_000 if a.quick else 60_000, X=X, y=y)
     print(speed.round(2).to_string())
 
     if a.map:

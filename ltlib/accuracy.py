@@ -131,6 +131,19 @@ def _check_counts(counts: np.ndarray, what: str) -> np.ndarray:
     return counts
 
 
+def _check_valid(valid, shape, what: str, label: str = "valid") -> np.ndarray:
+    """A (shape) bool mask of the pixels to use: all when ``valid`` is None. ``label`` names
+    the mask in the error message."""
+    if valid is None:
+        return np.ones(shape, dtype=bool)
+    valid = np.asarray(valid)
+    if valid.shape != shape:
+        raise ValueError(f"{label} shape {valid.shape} does not match {what} shape {shape}")
+    if valid.dtype != bool:
+        raise ValueError(f"valid must be a boolean mask, got dtype {valid.dtype}")
+    return valid.copy()
+
+
 def _check_map(class_map, valid, nodata) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (H, W) class map; return (int64 labels, bool usable-pixel mask)."""
     cm = np.asarray(class_map)
@@ -138,14 +151,7 @@ def _check_map(class_map, valid, nodata) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"class_map must be 2-D (H, W), got shape {cm.shape}")
     if cm.size == 0:
         raise ValueError(f"class_map is empty (shape {cm.shape})")
-    usable = np.ones(cm.shape, dtype=bool)
-    if valid is not None:
-        valid = np.asarray(valid)
-        if valid.shape != cm.shape:
-            raise ValueError(f"valid mask shape {valid.shape} does not match class_map shape {cm.shape}")
-        if valid.dtype != bool:
-            raise ValueError(f"valid must be a boolean mask, got dtype {valid.dtype}")
-        usable &= valid
+    usable = _check_valid(valid, cm.shape, "class_map", "valid mask")
     if np.issubdtype(cm.dtype, np.floating):
         usable &= ~np.isnan(cm)  # NaN is the package-wide nodata for float rasters
     if nodata is not None:
@@ -360,14 +366,7 @@ def _weights(map_counts) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _anticipated_ua(target_ua, cls: np.ndarray) -> np.ndarray:
-    if isinstance(target_ua, dict):
-        ua = _per_class_vector(target_ua, cls, "target_ua")
-    else:
-        ua = np.asarray(target_ua, dtype=float)
-        if ua.shape != cls.shape:
-            raise ValueError(f"target_ua must have one value per class: shape {ua.shape} vs {cls.shape}")
-        if np.any(np.isnan(ua)):
-            raise ValueError("target_ua contains NaN")
+    ua = _per_class_vector(target_ua, cls, "target_ua")
     if np.any((ua < 0) | (ua > 1)):
         raise ValueError(f"target_ua must be proportions in [0, 1], got {ua.tolist()}")
     return ua
@@ -760,14 +759,7 @@ def census_accuracy(pred, truth, classes, valid=None) -> dict:
     t = np.asarray(truth)
     if p.shape != t.shape:
         raise ValueError(f"pred shape {p.shape} does not match truth shape {t.shape}")
-    if valid is None:
-        valid = np.ones(p.shape, dtype=bool)
-    else:
-        valid = np.asarray(valid)
-        if valid.shape != p.shape:
-            raise ValueError(f"valid shape {valid.shape} does not match pred/truth shape {p.shape}")
-        if valid.dtype != bool:
-            raise ValueError(f"valid must be a boolean mask, got dtype {valid.dtype}")
+    valid = _check_valid(valid, p.shape, "pred/truth")
     if not valid.any():
         raise ValueError("no valid pixels to assess")
     cm = _confusion(p[valid], t[valid], cls, "pred", "truth")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, io
 
 N_CLASSES = len(config.CLASS_NAMES)
 DEEP_MODELS = ("InceptionTime", "TST", "FCN", "ResNet")
@@ -73,7 +73,11 @@ def normalize(X, *, method: str = "minmax", min_range: float = 0.2) -> np.ndarra
     min_range)`` (0..1 for a series that changes by more than ``min_range``), ``"center"`` ->
     ``x - mean`` (keeps amplitude), ``"none"``. Returns float32 (n, T).
     """
-    X = _check_series(X)
+    return _normalize(_check_series(X), method, min_range)
+
+
+def _normalize(X: np.ndarray, method: str = "minmax", min_range: float = 0.2) -> np.ndarray:
+    """:func:`normalize` of series already checked by :func:`_check_series`."""
     if method == "minmax":
         lo = X.min(1, keepdims=True)
         rng = np.maximum(X.max(1, keepdims=True) - lo, min_range)
@@ -186,12 +190,6 @@ class TrainedModel:
     fit_seconds: float = float("nan")
     scores: dict = field(default_factory=dict)
 
-    def _prepare(self, X) -> np.ndarray:
-        X = _check_series(X)
-        if X.shape[1] != self.n_steps:
-            raise ValueError(f"series have {X.shape[1]} years, the model {self.name} was trained on {self.n_steps}")
-        return normalize(X, **self.norm)
-
     def predict_proba(self, X, *, batch_size: int = 8192, progress: bool = False, device=None) -> np.ndarray:
         """Class probabilities (n, 6) float32 for series X (n, T) in physical units.
 
@@ -201,10 +199,12 @@ class TrainedModel:
         from tqdm.auto import tqdm
 
         X = _check_series(X)
+        if X.shape[1] != self.n_steps:
+            raise ValueError(f"series have {X.shape[1]} years, the model {self.name} was trained on {self.n_steps}")
         out = np.empty((len(X), N_CLASSES), np.float32)
         starts = range(0, len(X), batch_size)
         for s in tqdm(starts, disable=not progress, desc=f"{self.name} predict", unit="batch"):
-            out[s:s + batch_size] = self._proba_batch(self._prepare(X[s:s + batch_size]), device)
+            out[s:s + batch_size] = self._proba_batch(_normalize(X[s:s + batch_size], **self.norm), device)
         return out
 
     def _proba_batch(self, Xn: np.ndarray, device) -> np.ndarray:
@@ -243,9 +243,8 @@ class TrainedModel:
         import torch
 
         state = {k: getattr(self, k) for k in ("name", "kind", "n_steps", "norm", "arch_kwargs",
-                                              "estimator", "history", "fit_seconds", "scores")}
+                                              "estimator", "features", "history", "fit_seconds", "scores")}
         state["net"] = None if self.net is None else {k: v.cpu() for k, v in self.net.state_dict().items()}
-        state["features"] = None if self.features is None else self.features
         state["ltlib_model_format"] = 1
         torch.save(state, path)
         return path
@@ -315,7 +314,7 @@ def fit(name: str, X_train, y_train, X_valid, y_valid, *, epochs: int = 30, lr: 
     if Xt.shape[1] != Xv.shape[1]:
         raise ValueError(f"X_train has {Xt.shape[1]} years, X_valid {Xv.shape[1]}")
     yt, yv = _check_labels(Xt, y_train, "y_train"), _check_labels(Xv, y_valid, "y_valid")
-    Xtn, Xvn = normalize(Xt, **norm), normalize(Xv, **norm)
+    Xtn, Xvn = _normalize(Xt, **norm), _normalize(Xv, **norm)
     t0 = time.perf_counter()
     if name in DEEP_MODELS or name in IMAGE_MODELS:
         kw = dict(ARCH_DEFAULTS.get(name, {}))
@@ -432,13 +431,11 @@ def classify_image(model: TrainedModel, data, *, batch_size: int = 8192, probabi
     if not ok.any():
         raise ValueError("no pixel has a complete series (every pixel has NaN years): fill gaps first")
     proba = model.predict_proba(flat[ok], batch_size=batch_size, progress=progress, device=device)
-    cmap = np.full(H * W, NODATA, np.uint8)
-    cmap[ok] = proba.argmax(1)
+    ok = ok.reshape(H, W)
+    cmap = io.series_to_image(proba.argmax(1).astype(np.uint8), ok, fill=np.uint8(NODATA))
     if not probabilities:
-        return cmap.reshape(H, W)
-    full = np.full((H * W, N_CLASSES), np.nan, np.float32)
-    full[ok] = proba
-    return cmap.reshape(H, W), full.T.reshape(N_CLASSES, H, W)
+        return cmap
+    return cmap, io.series_to_image(proba, ok, fill=np.float32(np.nan))
 
 
 def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -457,7 +454,6 @@ def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarr
     T, H, W = data.shape
     flat = data.reshape(T, -1).T
     ok = np.isfinite(flat).sum(1) >= min_observations
-    out = np.full_like(flat, np.nan)
-    if ok.any():
-        out[ok] = fill_gaps(flat[ok])
-    return out.T.reshape(T, H, W), ok.reshape(H, W)
+    filled = fill_gaps(flat[ok]) if ok.any() else flat[ok]  # fill_gaps keeps float32
+    ok = ok.reshape(H, W)
+    return io.series_to_image(filled, ok, fill=np.float32(np.nan)), ok
