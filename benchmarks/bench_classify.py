@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltlib import accuracy, classify, sample, trainingset
+from ltlib import accuracy, classify, resources, sample, trainingset
 
 warnings.filterwarnings("ignore")
 SEED_TABLE = {  # the seed README's validation accuracies (image accuracy by eye in brackets)
@@ -119,7 +119,7 @@ def main(argv=None):
     if a.quick:
         a.epochs, a.seeds = 3, a.seeds[:1]
         a.models = [m for m in a.models if m not in classify.IMAGE_MODELS or m == "GADF"]
-    X, y = trainingset.load_seed_csv(sample.training_csv(DATA))
+    X, y = trainingset.load_seed_csv(resources.seed_training_csv())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{'GPU' if torch.cuda.is_available() else 'CPU'}; seed set {X.shape}, split 1103/276")
 

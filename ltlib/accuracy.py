@@ -38,6 +38,7 @@ __all__ = [
     "required_sample_size",
     "area_adjusted",
     "census_accuracy",
+    "change_agreement",
     "jsonable",
 ]
 
@@ -781,4 +782,41 @@ def census_accuracy(pred, truth, classes, valid=None) -> dict:
         "users": users,
         "producers": producers,
         "n_pixels": n,
+    }
+
+
+# --- change maps against a truth year ------------------------------------------------------------
+
+def change_agreement(yod, truth_year, truth_event) -> dict:
+    """Agreement of a change map's year of detection with a truth year.
+
+    Parameters
+    ----------
+    yod : (H, W) float
+        Year of detection of a change map (e.g. ``ltlib.landtrendr.change_map(...)["yod"]``),
+        NaN = no change.
+    truth_year : (H, W) int
+        Year of the true event, 0 = none.
+    truth_event : (H, W) bool
+        Where the truth has an event the map should find.
+
+    Returns
+    -------
+    dict
+        ``n_true_events``; ``recall`` (share of true events detected); ``same_year`` and
+        ``within_1_year`` (shares of the detected events, NaN when none is detected);
+        ``false_alarm_rate`` (share of pixels without a true event that the map flags).
+    """
+    yod = np.asarray(yod, dtype=float)
+    ev = np.asarray(truth_event, bool)
+    if yod.shape != ev.shape or np.shape(truth_year) != ev.shape:
+        raise ValueError(f"shapes differ: yod {yod.shape}, truth_year {np.shape(truth_year)}, truth_event {ev.shape}")
+    found = ev & np.isfinite(yod)
+    diff = yod[found] - np.asarray(truth_year)[found]
+    return {
+        "n_true_events": int(ev.sum()),
+        "recall": float(found.sum() / max(ev.sum(), 1)),
+        "same_year": float((diff == 0).mean()) if found.any() else float("nan"),
+        "within_1_year": float((np.abs(diff) <= 1).mean()) if found.any() else float("nan"),
+        "false_alarm_rate": float((np.isfinite(yod) & ~ev).sum() / max((~ev).sum(), 1)),
     }

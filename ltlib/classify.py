@@ -59,7 +59,7 @@ def _check_series(X, what="X") -> np.ndarray:
     if not np.isfinite(X).all():
         n = int((~np.isfinite(X).all(1)).sum())
         raise ValueError(f"{what} has {n} series with NaN/inf values: fill gaps first "
-                         "(ltlib.trainingset.fill_gaps) or classify LandTrendr fitted values")
+                         "(ltlib.trainingset.fill_series) or classify LandTrendr fitted values")
     if np.abs(X).max() > 10:
         raise ValueError(f"{what} has values up to {np.abs(X).max():.0f}: expected physical index units "
                          "(NDVI -1..1); stored stacks are index x 1000, use Stack.physical()")
@@ -443,10 +443,10 @@ def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarr
 
     data: (T, H, W) physical units with NaN gaps. Pixels with at least ``min_observations``
     values are filled by linear interpolation in time (nearest value at the ends, as
-    :func:`ltlib.trainingset.fill_gaps`); the others stay NaN and are left unclassified.
+    :func:`ltlib.trainingset.fill_series`); the others stay NaN and are left unclassified.
     Returns ``(filled (T, H, W) float32, classified_mask (H, W) bool)``.
     """
-    from .trainingset import fill_gaps
+    from .trainingset import fill_series
 
     data = np.asarray(data, np.float32)
     if data.ndim != 3:
@@ -454,6 +454,6 @@ def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarr
     T, H, W = data.shape
     flat = data.reshape(T, -1).T
     ok = np.isfinite(flat).sum(1) >= min_observations
-    filled = fill_gaps(flat[ok]) if ok.any() else flat[ok]  # fill_gaps keeps float32
+    filled = fill_series(flat[ok]) if ok.any() else flat[ok]  # fill_series keeps float32
     ok = ok.reshape(H, W)
     return io.series_to_image(filled, ok, fill=np.float32(np.nan)), ok

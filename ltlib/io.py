@@ -12,6 +12,9 @@ Conventions
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +26,7 @@ from rasterio.crs import CRS
 
 from .config import NODATA_INT16, year_band_names
 
-_YEAR_BAND = re.compile(r"^yr(\d{4})$")
+_YEAR_BAND = re.compile(r"^yr_?(\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,40 @@ class Stack:
         return self.data[idx[0]]
 
 
-def _years_from_descriptions(path, descriptions) -> np.ndarray:
-    years = []
+def _years_from_tag(path, tag: str) -> np.ndarray:
+    """A ``years`` tag: "1984,1985,..." or "1984-2016"."""
+    try:
+        if re.fullmatch(r"\s*\d{4}\s*-\s*\d{4}\s*", tag):
+            a, b = (int(v) for v in tag.split("-"))
+            return np.arange(a, b + 1)
+        return np.asarray([int(v) for v in re.split(r"[,\s]+", tag.strip()) if v])
+    except ValueError:
+        raise ValueError(f"{path}: cannot read its 'years' tag {tag!r}; expected e.g. '1984-2016' or "
+                         "'1984,1985,1986'") from None
+
+
+def _years_from_descriptions(path, descriptions, years_tag=None) -> np.ndarray:
+    """Years of an annual stack from band names ``yr1990`` / ``yr_1990`` (LT-GEE, LandsatLinkr),
+    or from a ``years`` tag when the bands have no such names."""
+    years, bad = [], None
     for i, d in enumerate(descriptions, start=1):
         m = _YEAR_BAND.match(d or "")
         if not m:
-            raise ValueError(
-                f"{path}: band {i} is named {d!r}; annual stacks need band names yrYYYY "
-                "(e.g. yr1972), as written by ltlib.io.write_stack or LT-GEE arrayFlatten"
-            )
+            bad = (i, d)
+            break
         years.append(int(m.group(1)))
+    if bad is not None:
+        if years_tag is None:
+            i, d = bad
+            raise ValueError(
+                f"{path}: band {i} is named {d!r}; annual stacks need band names yrYYYY or yr_YYYY "
+                "(e.g. yr1972, as written by ltlib.io.write_stack, LT-GEE or LandsatLinkr) or a 'years' "
+                "tag such as '1984-2016'"
+            )
+        years = _years_from_tag(path, years_tag)
+        if len(years) != len(descriptions):
+            raise ValueError(f"{path}: its 'years' tag {years_tag!r} gives {len(years)} years for "
+                             f"{len(descriptions)} bands")
     years = np.asarray(years)
     if np.any(np.diff(years) <= 0):
         raise ValueError(f"{path}: band years are not strictly increasing: {years.tolist()}")
@@ -138,7 +165,7 @@ def read_stack(path, *, expected_years=None) -> Stack:
     """
     path = _check_exists(path)
     with rasterio.open(path) as src:
-        years = _years_from_descriptions(path, src.descriptions)
+        years = _years_from_descriptions(path, src.descriptions, src.tags().get("years"))
         data = src.read().astype(np.float32)
         nodata = src.nodata
         if nodata is not None:
@@ -163,9 +190,11 @@ def read_stack(path, *, expected_years=None) -> Stack:
     )
 
 
-def _profile(grid: Grid, count: int, dtype: str, nodata) -> dict:
+def geotiff_profile(grid: Grid, count: int, dtype, nodata) -> dict:
+    """The rasterio profile of every GeoTIFF ltlib writes: deflate, predictor 2 for integers,
+    256 x 256 tiles from 512 px on a side."""
     h, w = grid.shape
-    profile = dict(driver="GTiff", height=h, width=w, count=count, dtype=dtype, crs=grid.crs,
+    profile = dict(driver="GTiff", height=h, width=w, count=count, dtype=np.dtype(dtype).name, crs=grid.crs,
                    transform=grid.transform, nodata=nodata, compress="deflate")
     if np.dtype(dtype).kind in "iu":
         profile["predictor"] = 2  # horizontal differencing: int stacks compress ~2x better
@@ -243,17 +272,58 @@ def write_raster(path, data, grid: Grid, *, band_names=None, nodata=None, dtype=
     if colormap is not None and (data.shape[0] != 1 or dtype not in ("uint8", "uint16")):
         raise ValueError("a colour table needs a single-band uint8 or uint16 raster")
     out = _to_dtype(data, dtype, nodata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **_profile(grid, data.shape[0], dtype, nodata)) as dst:
-        dst.write(out)
-        if band_names is not None:
-            for i, n in enumerate(band_names, start=1):
-                dst.set_band_description(i, str(n))
-        if tags:
-            dst.update_tags(**{k: str(v) for k, v in tags.items()})
-        if colormap is not None:
-            dst.write_colormap(1, {int(k): _hex_to_rgba(v) for k, v in colormap.items()})
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **geotiff_profile(grid, data.shape[0], dtype, nodata)) as dst:
+            dst.write(out)
+            if band_names is not None:
+                for i, n in enumerate(band_names, start=1):
+                    dst.set_band_description(i, str(n))
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            if colormap is not None:
+                dst.write_colormap(1, {int(k): _hex_to_rgba(v) for k, v in colormap.items()})
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    Every file ltlib writes goes through here, so an interrupted write leaves the old file
+    (or none), never a truncated one. The parent folder is created; on error the temporary
+    file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text: str) -> Path:
+    """Write a text file (JSON, CSV) atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented JSON atomically (numpy scalars and arrays become numbers and lists)."""
+    return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
 def _hex_to_rgba(color: str) -> tuple[int, int, int, int]:

@@ -219,3 +219,75 @@ def add_year_slider(m, stack, name: str, *, cmap="viridis", vmin=None, vmax=None
     slider.observe(_update, names="value")
     m.add(WidgetControl(widget=slider, position="topright"))
     return slider
+
+
+def stack_map(scene, index: str, *, year=None, cmap: str = "YlGn"):
+    """A map of one index of a :class:`~ltlib.scene.Scene` with a year slider.
+
+    The scene's truth classes, when it has them, are a layer *below* the index and hidden
+    at first (switch them on in the layer control), so the layer the slider changes is the
+    one on view. Returns the finished map (``m.slider`` is the year slider).
+    """
+    from . import config
+
+    stack = scene.stack(index)
+    m = make_map(stack.grid)
+    if scene.truth is not None:
+        layer = add_categorical(m, scene.truth["class"], scene.truth["grid"], "Truth trajectory class",
+                                names=config.CLASS_NAMES, colors=config.CLASS_COLORS, legend=False)
+        layer.visible = False
+    unit = f"{stack.name} x {1 / stack.scale:g}" if stack.scale != 1 else stack.name
+    m.slider = add_year_slider(m, stack, f"{stack.name} (year on the slider)", cmap=cmap, year=year, label=unit)
+    return finish(m)
+
+
+def landtrendr_map(run, *, start_year=None, end_year=None):
+    """A map of a :class:`~ltlib.landtrendr.run.LandTrendrRun`: loss year and magnitude, gain year.
+
+    The loss year of detection is on top (the layer the notebook discusses); each layer has its
+    own colour bar. Returns the finished map.
+    """
+    y0 = int(run.years[0]) if start_year is None else start_year
+    y1 = int(run.years[-1]) if end_year is None else end_year
+    m = make_map(run.grid)
+    add_continuous(m, run.gain["yod"], run.grid, "Gain: year of detection", cmap="viridis", vmin=y0, vmax=y1,
+                   label="year of detection (gain)")
+    add_continuous(m, run.loss["mag"], run.grid, "Loss: magnitude", cmap="magma_r",
+                   label=f"{run.index} x 1000 lost")
+    add_continuous(m, run.loss["yod"], run.grid, "Loss: year of detection", cmap="plasma", vmin=y0, vmax=y1,
+                   label="year of detection (loss)")
+    return finish(m)
+
+
+def add_ee_time_slider(m, collection, vis: dict, *, start_year: int, end_year: int, name: str = "composite",
+                       time_interval: float = 1.0):
+    """Show an annual ``ee.ImageCollection`` on a geemap map with a year slider.
+
+    Unlike :func:`add_year_slider` (a local stack, rendered here), the images are rendered by
+    Earth Engine, so this needs an initialised Earth Engine session.
+
+    Parameters
+    ----------
+    m : geemap.Map
+    collection : ee.ImageCollection
+        One image per year, ``start_year`` .. ``end_year`` in order.
+    vis : dict
+        Earth Engine visualisation parameters (``min``, ``max``, ``palette``...).
+    start_year, end_year : int
+        Years of the first and last image: the slider's labels.
+    name : str
+        Layer name.
+    time_interval : float
+        Seconds per year when the slider plays.
+
+    Returns
+    -------
+    geemap.Map
+        ``m``, with the time slider added.
+    """
+    import ee  # only here: the rest of this module works without Earth Engine
+
+    labels = [str(y) for y in range(start_year, end_year + 1)]
+    m.add_time_slider(ee.ImageCollection(collection), vis, labels=labels, layer_name=name,
+                      time_interval=time_interval)
+    return m

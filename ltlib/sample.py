@@ -422,14 +422,6 @@ def load_s1_truth(data_dir) -> dict:
     return out
 
 
-def training_csv(data_dir) -> Path:
-    """Path of the seed's labelled training set (1379 NDVI series of 51 years, labels 0-5; MIT)."""
-    path = Path(data_dir) / "reference" / "seed" / "dataset_update3_bkup.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"seed training set not found at {path}")
-    return path
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Regenerate the simulated ltlib sample scene.")
     ap.add_argument("data_dir", nargs="?", default="data/sample")

@@ -18,8 +18,8 @@ series of 51 years) safely; :func:`seed_split` reproduces its 80/20 split. :func
 draws new labelled series in physical NDVI units from these rules with random onset years,
 magnitudes and recovery shapes, plus noise like annual Landsat composites (per-series white
 noise, a smooth interannual anomaly, single-year negative spikes, optional gaps).
-:func:`fill_gaps` interpolates NaN gaps along time (vectorised, for whole scenes), and
-:func:`class_prototypes` gives one noise-free series per class for figures.
+:func:`fill_series` interpolates NaN gaps along time (:func:`ltlib.gaps.fill_gaps`, refusing
+all-NaN series), and :func:`class_prototypes` gives one noise-free series per class for figures.
 
 Reference: Yang, Y., Erskine, P.D., Lechner, A.M., Mulligan, D., Zhang, S., Wang, Z. (2018).
 Detecting the dynamics of vegetation disturbance and recovery in surface mining area via
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+from .gaps import fill_gaps
 
 N_CLASSES = len(config.CLASS_NAMES)
 #: Smallest loss or gain (NDVI) a generated event may have; also >= ``MIN_SNR`` x noise sd.
@@ -354,7 +355,7 @@ def generate(n_per_class: int | Sequence[int], *, n_years: int = 51, seed: int =
     ``noise``; a smooth interannual anomaly (AR(1), phi 0.3-0.7, sd half the white noise);
     single-year negative spikes (cloud/smoke residue, 0.1-0.3 NDVI) at rate ``spike_rate``
     per value; NaN gaps at rate ``gap_fraction`` per value (every series keeps at least two
-    values; fill them with :func:`fill_gaps`). Values are clipped to -1..1.
+    values; fill them with :func:`fill_series`). Values are clipped to -1..1.
 
     Seeded (``np.random.default_rng(seed)``), reproducible; rows are shuffled.
     Returns ``X`` float32 (n, n_years) and ``y`` int64 (n,); with ``return_clean=True`` also
@@ -449,57 +450,51 @@ def class_prototypes(n_years: int = 51) -> np.ndarray:
 
 
 # =========================================================================== gaps
-def fill_gaps(X, *, chunk_rows: int = 65536) -> np.ndarray:
-    """Fill NaN gaps in each series (row) by linear interpolation along time.
+def fill_series(X, *, chunk_rows: int = 65536) -> np.ndarray:
+    """Fill NaN gaps in each series (row) by linear interpolation along time, strictly.
 
-    X: (n, T) float. Leading/trailing gaps take the first/last valid value (constant
-    extension). Returns a new float array (float32 for float32 input, else float64) of the
-    same shape; rows without gaps are unchanged. Raises ValueError for non-2-D input,
-    infinite values, or rows that are all NaN (names how many). Vectorised, processed in
-    chunks of ``chunk_rows`` rows to bound memory.
+    :func:`ltlib.gaps.fill_gaps` with the checks a classifier's input needs.
+
+    Parameters
+    ----------
+    X : array_like, (n, T) float
+        Leading/trailing gaps take the first/last valid value (constant extension).
+    chunk_rows : int, default 65536
+        Rows processed at a time, to bound memory.
+
+    Returns
+    -------
+    ndarray, (n, T)
+        A new array, float32 for float32 input, else float64 (computed in that type); rows
+        without gaps are unchanged.
+
+    Raises
+    ------
+    ValueError
+        For non-2-D input, infinite values, or rows that are all NaN (names how many):
+        :func:`ltlib.gaps.fill_gaps` would leave those NaN.
     """
     X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"fill_gaps expects (n_series, n_years), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.floating):
-        X = X.astype(np.float64)
-    out = X.copy()
-    if out.size == 0:
-        return out
-    if np.isinf(out).any():
-        raise ValueError(f"X has {int(np.isinf(out).any(1).sum())} rows with +/-inf values: only NaN gaps can be filled")
-    nan = np.isnan(out)
-    all_nan = nan.all(1)
+        raise ValueError(f"fill_series expects (n_series, n_years), got shape {X.shape}")
+    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+    if X.size == 0:
+        return X.astype(dtype)
+    if np.isinf(X).any():
+        raise ValueError(f"X has {int(np.isinf(X).any(1).sum())} rows with +/-inf values: only NaN gaps can be filled")
+    all_nan = np.isnan(X).all(1)
     if all_nan.any():
         rows = np.flatnonzero(all_nan)
-        raise ValueError(f"{rows.size} of {len(out)} rows are all NaN (e.g. rows {rows[:5].tolist()}): "
+        raise ValueError(f"{rows.size} of {len(X)} rows are all NaN (e.g. rows {rows[:5].tolist()}): "
                          "nothing to interpolate; drop them (e.g. with a valid-pixel mask) first")
-    todo = np.flatnonzero(nan.any(1))
-    T = out.shape[1]
-    t = np.arange(T, dtype=np.int32)
-    for c0 in range(0, todo.size, int(chunk_rows)):
-        rows = todo[c0:c0 + int(chunk_rows)]
-        x = out[rows]
-        valid = ~np.isnan(x)
-        # index of the previous / next valid year for every position (-1 / T when none)
-        prev = np.maximum.accumulate(np.where(valid, t, -1), axis=1)
-        nxt = np.minimum.accumulate(np.where(valid, t, T)[:, ::-1], axis=1)[:, ::-1]
-        prev_c = np.where(prev < 0, nxt, prev)  # before the first valid: use the next
-        nxt_c = np.where(nxt >= T, prev_c, nxt)  # after the last valid: use the previous
-        v0 = np.take_along_axis(x, prev_c, axis=1)
-        v1 = np.take_along_axis(x, nxt_c, axis=1)
-        span = (nxt_c - prev_c).astype(x.dtype)
-        w = np.where(span > 0, (t - prev_c) / np.where(span > 0, span, 1), 0).astype(x.dtype)
-        filled = v0 + w * (v1 - v0)
-        out[rows] = np.where(valid, x, filled)
-    return out
+    return fill_gaps(X, dtype=dtype, chunk=chunk_rows)[0]
 
 
 def with_synthetic(X, y, n_per_class: int, *, seed: int = 0, gap_fraction: float = 0.05, **generate_kw):
     """Training series ``X`` (n, T), labels ``y`` (n,) plus ``n_per_class`` generated series per class.
 
     The generated series have Landsat-like noise, spikes and ``gap_fraction`` gaps filled by
-    :func:`fill_gaps`, so a model also sees abrupt losses and noisy stable series (rare in
+    :func:`fill_series`, so a model also sees abrupt losses and noisy stable series (rare in
     the seed's set). Returns ``(X (n + 6 * n_per_class, T) float32, y int64)``, seed rows first.
     """
     X = np.asarray(X, np.float32)
@@ -509,4 +504,4 @@ def with_synthetic(X, y, n_per_class: int, *, seed: int = 0, gap_fraction: float
     if n_per_class <= 0:
         return X, y
     Xg, yg = generate(n_per_class, n_years=X.shape[1], seed=seed, gap_fraction=gap_fraction, **generate_kw)
-    return np.concatenate([X, fill_gaps(Xg).astype(np.float32)]), np.concatenate([y, yg])
+    return np.concatenate([X, fill_series(Xg).astype(np.float32)]), np.concatenate([y, yg])

@@ -8,7 +8,9 @@ calls ``ee.Initialize`` would otherwise make. Any attempt to reach the service f
 Fixture: ``ee_offline`` (function scope, yields the ``ee`` module). Helpers: :func:`graph`,
 :func:`graph_text` (normalised JSON, for snapshots), :func:`invocations` (the algorithms a
 graph calls, with their constant arguments) and :class:`Evaluator`, a small numpy
-interpreter of serialised graphs for checking the numbers a graph computes.
+interpreter of serialised graphs for checking the numbers a graph computes (including
+``TemporalSegmentation.LandTrendr``, run by the local port :mod:`ltlib.landtrendr`).
+:mod:`tests.ee_served` uses the Evaluator to serve ``computePixels``/``computeValue``.
 """
 from __future__ import annotations
 
@@ -135,6 +137,7 @@ def invocations(obj) -> list[tuple[str, dict]]:
 # pixels, array images hold one array per pixel). It lets tests check the *numbers* a graph
 # would compute (masking, scaling, indices, medoid choice, change-map selection) offline.
 import datetime as _dt
+import warnings
 
 import numpy as _np
 
@@ -197,29 +200,101 @@ def _to_millis(v):
 
 
 class Evaluator:
-    """``Evaluator(shape, images={id: Img}, collections={id: [Img]}).run(ee_object)``."""
+    """``Evaluator(shape, images={id: Img}, collections={id: [Img]}).run(ee_object)``.
 
-    def __init__(self, shape, images=None, collections=None):
+    ``images``/``collections`` values may be callables ``f(shape)`` (data made on demand).
+    ``run`` takes an ee object or an already serialised graph (``{"result", "values"}``).
+
+    Results of sub-graphs are cached: a sub-graph is evaluated once per binding of the
+    function arguments it actually uses (one evaluation when it uses none, e.g. the scene
+    collection referenced inside a mapped per-year function). ``memo``, a dict shared by
+    runs on the same data and shape, also keeps image and image-collection results of
+    argument-free sub-graphs across runs, keyed by their content (the same LandTrendr run
+    referenced by several downloads is computed once). Neither changes any result.
+    """
+
+    def __init__(self, shape, images=None, collections=None, memo=None):
         self.shape = tuple(shape)
         self.images = images or {}
         self.collections = collections or {}
+        self.memo = memo
         self.calls = []
 
     def run(self, obj):
-        g = graph(obj)
+        if isinstance(obj, dict) and "result" in obj and "values" in obj:
+            return self.run_graph(obj)
+        return self.run_graph(graph(obj))
+
+    def run_graph(self, g):
         self.values = g["values"]
         self._cache = {}
         self._envs = []
+        self._free = {}
+        self._ckeys = {}
         return self._eval({"valueReference": g["result"]}, {})
+
+    # -- graph analysis (per run; graph nodes are identified by id(), the graph is alive)
+    def _free_vars(self, node) -> frozenset:
+        """Names of the function arguments a node refers to and does not bind itself."""
+        if isinstance(node, dict):
+            if "valueReference" in node:
+                return self._free_vars(self.values[node["valueReference"]])
+            if "argumentReference" in node:
+                return frozenset([node["argumentReference"]])
+            if "constantValue" in node:
+                return frozenset()
+            key = id(node)
+            if key not in self._free:
+                if "functionDefinitionValue" in node:
+                    fd = node["functionDefinitionValue"]
+                    out = self._free_vars(self.values[fd["body"]]) - frozenset(fd.get("argumentNames", ()))
+                else:
+                    out = frozenset()
+                    for v in node.values():
+                        out |= self._free_vars(v)
+                self._free[key] = out
+            return self._free[key]
+        if isinstance(node, list):
+            out = frozenset()
+            for v in node:
+                out |= self._free_vars(v)
+            return out
+        return frozenset()
+
+    def _content_key(self, node) -> str:
+        """A digest of a sub-graph's content (equal for equal sub-graphs of any graph)."""
+        import hashlib
+
+        key = id(node)
+        if key not in self._ckeys:
+            def canon(n):
+                if isinstance(n, dict):
+                    if "valueReference" in n:
+                        return {"@": self._content_key(self.values[n["valueReference"]])}
+                    if "functionInvocationValue" in n and n is not node:
+                        return {"@": self._content_key(n)}
+                    if "functionDefinitionValue" in n:
+                        fd = n["functionDefinitionValue"]
+                        return {"@fn": [fd.get("argumentNames", []), self._content_key(self.values[fd["body"]])]}
+                    return {k: canon(v) for k, v in n.items()}
+                if isinstance(n, list):
+                    return [canon(v) for v in n]
+                return n
+
+            text = json.dumps(canon(node), sort_keys=True)
+            self._ckeys[key] = hashlib.sha1(text.encode()).hexdigest()
+        return self._ckeys[key]
+
+    @staticmethod
+    def _memoisable(value) -> bool:
+        if isinstance(value, Img):
+            return True
+        return isinstance(value, list) and all(isinstance(v, Img) for v in value)
 
     # -- graph walking
     def _eval(self, node, env):
         if "valueReference" in node:
-            ref = node["valueReference"]
-            key = (ref, id(env))
-            if key not in self._cache:
-                self._cache[key] = self._eval(self.values[ref], env)
-            return self._cache[key]
+            return self._eval(self.values[node["valueReference"]], env)
         if "constantValue" in node:
             return node["constantValue"]
         if "arrayValue" in node:
@@ -239,14 +314,31 @@ class Evaluator:
 
             return fn
         if "functionInvocationValue" in node:
+            # an invocation's value depends only on the function arguments its sub-graph
+            # uses: cache it per binding of those (envs are kept alive in self._envs, so
+            # the ids of their values stay unique during the run)
+            free = self._free_vars(node)
+            key = (id(node),) + tuple(id(env[n]) for n in sorted(free))
+            if key in self._cache:
+                return self._cache[key]
+            mkey = None
+            if not free and self.memo is not None:
+                mkey = self._content_key(node)
+                if mkey in self.memo:
+                    self._cache[key] = self.memo[mkey]
+                    return self._cache[key]
             f = node["functionInvocationValue"]
             args = {k: self._eval(v, env) for k, v in f.get("arguments", {}).items()}
             name = f["functionName"]
             self.calls.append(name)
             impl = getattr(self, "f_" + name.replace(".", "_"), None)
             if impl is None:
-                raise NotImplementedError(f"evaluator has no {name}")
-            return impl(**args)
+                raise NotImplementedError(f"the offline Earth Engine evaluator has no {name}")
+            value = impl(**args)
+            self._cache[key] = value
+            if mkey is not None and self._memoisable(value):
+                self.memo[mkey] = value
+            return value
         raise ValueError(f"cannot evaluate node {node}")
 
     # -- helpers
@@ -261,12 +353,34 @@ class Evaluator:
             return x
         return self.f_Image_constant(x)
 
-    def _pix(self, fn, *bands, name=None):
-        """Apply fn per pixel to (values...) of the given bands; mask = AND of masks."""
+    def _scalars(self, band):
+        """The band's values as a float array (H, W) when every pixel holds a scalar
+        (masked pixels included), else None (array pixels)."""
+        flat = band[1].ravel().tolist()
+        try:
+            arr = _np.asarray(flat, dtype=float)
+        except (TypeError, ValueError):  # ragged: some pixels hold arrays
+            return None
+        if arr.shape != (len(flat),):  # every pixel holds an array
+            return None
+        return arr.reshape(self.shape)
+
+    def _pix(self, fn, *bands, name=None, vec=None):
+        """Apply fn per pixel to (values...) of the given bands; mask = AND of masks.
+
+        ``vec``, the same function on float arrays, is used instead when every pixel of
+        every band is a scalar (same numbers, much faster); masked pixels get 0.0 either way.
+        """
         vals = _np.empty(self.shape, dtype=object)
         mask = _np.ones(self.shape, bool)
         for b in bands:
             mask &= b[2]
+        if vec is not None:
+            arrs = [self._scalars(b) for b in bands]
+            if all(a is not None for a in arrs):
+                with _np.errstate(all="ignore"):
+                    res = _np.broadcast_to(_np.asarray(vec(*arrs), dtype=float), self.shape)
+                return (name or bands[0][0], _np.where(mask, res, 0.0).astype(object), mask)
         for idx in _np.ndindex(self.shape):
             if mask[idx]:
                 vals[idx] = fn(*[b[1][idx] for b in bands])
@@ -274,7 +388,7 @@ class Evaluator:
                 vals[idx] = 0.0
         return (name or bands[0][0], vals, mask)
 
-    def _binary(self, a, b, fn):
+    def _binary(self, a, b, fn, vec=None):
         a, b = self._img(a), self._img(b)
         if len(b.bands) == 1:
             pairs = [(x, b.bands[0]) for x in a.bands]
@@ -285,14 +399,16 @@ class Evaluator:
         else:
             raise ValueError(f"band counts differ: {a.names} vs {b.names}")
         names = a.names if len(a.bands) >= len(b.bands) else b.names
-        return Img([self._pix(fn, x, y, name=n) for (x, y), n in zip(pairs, names)], a.props)
+        return Img([self._pix(fn, x, y, name=n, vec=vec) for (x, y), n in zip(pairs, names)], a.props)
 
-    def _unary(self, img, fn):
+    def _unary(self, img, fn, vec=None):
         img = self._img(img)
-        return Img([self._pix(fn, b) for b in img.bands], img.props)
+        return Img([self._pix(fn, b, vec=vec) for b in img.bands], img.props)
 
     # -- loading and constants
     def f_Image_load(self, id, **_):
+        if id not in self.images:
+            raise LookupError(f"Image.load: Image asset '{id}' not found (not in the offline data)")
         img = self.images[id]
         return img(self.shape) if callable(img) else img
 
@@ -366,64 +482,73 @@ class Evaluator:
 
     # -- pixel maths
     def f_Image_add(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: a + b)
+        return self._binary(image1, image2, lambda a, b: a + b, _np.add)
 
     def f_Image_subtract(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: a - b)
+        return self._binary(image1, image2, lambda a, b: a - b, _np.subtract)
 
     def f_Image_multiply(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: a * b)
+        return self._binary(image1, image2, lambda a, b: a * b, _np.multiply)
 
     def f_Image_divide(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.divide(a, b))
+        return self._binary(image1, image2, lambda a, b: _np.divide(a, b), _np.divide)
 
     def f_Image_pow(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: a ** b)
+        return self._binary(image1, image2, lambda a, b: a ** b, lambda a, b: a ** b)
 
     def f_Image_gt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.greater(a, b).astype(float), _np.greater)
 
     def f_Image_lt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.less(a, b).astype(float), _np.less)
 
     def f_Image_gte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater_equal(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.greater_equal(a, b).astype(float),
+                            _np.greater_equal)
 
     def f_Image_lte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less_equal(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.less_equal(a, b).astype(float), _np.less_equal)
 
     def f_Image_eq(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.equal(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.equal(a, b).astype(float), _np.equal)
 
     def f_Image_and(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.logical_and(a, b).astype(float))
+        return self._binary(image1, image2, lambda a, b: _np.logical_and(a, b).astype(float),
+                            _np.logical_and)
 
     def f_Image_bitwiseAnd(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: float(int(a) & int(b)))
+        return self._binary(image1, image2, lambda a, b: float(int(a) & int(b)),
+                            lambda a, b: _np.bitwise_and(a.astype(_np.int64), b.astype(_np.int64)))
 
     def f_Image_abs(self, value):
-        return self._unary(value, _np.abs)
+        return self._unary(value, _np.abs, _np.abs)
 
     def f_Image_round(self, value):
-        return self._unary(value, lambda a: float(_np.round(a)))
+        return self._unary(value, lambda a: float(_np.round(a)), _np.round)
 
     def f_Image_toFloat(self, value):
-        return self._unary(value, lambda a: a)
+        return self._unary(value, lambda a: a, lambda a: a)
 
     def f_Image_toInt16(self, value):
-        return self._unary(value, lambda a: _np.trunc(a))
+        return self._unary(value, lambda a: _np.trunc(a), _np.trunc)
 
     def f_Image_clamp(self, input, low, high):
         low, high = (float(x.bands[0][1].flat[0]) if isinstance(x, Img) else float(x) for x in (low, high))
-        return self._unary(input, lambda a: min(max(a, low), high))
+        return self._unary(input, lambda a: min(max(a, low), high), lambda a: _np.minimum(_np.maximum(a, low), high))
 
     def f_Image_unmask(self, input, value=0, sameFootprint=True, **_):
+        # Images here have no footprint of their own: every image covers the whole grid
+        # and no-data is its mask, so both sameFootprint settings fill every masked pixel
+        # (Earth Engine: sameFootprint=False also fills outside the footprint).
         out = []
         for n, v, m in input.bands:
             v2 = v.copy()
-            for idx in _np.ndindex(self.shape):
-                if not m[idx]:
-                    v2[idx] = float(value.bands[0][1][idx]) if isinstance(value, Img) else float(value)
+            off = ~m
+            if off.any():
+                if isinstance(value, Img):
+                    v2[off] = [float(x) for x in value.bands[0][1][off]]
+                else:
+                    v2[off] = float(value)
             out.append((n, v2, _np.ones(self.shape, bool)))
         return Img(out, input.props)
 
@@ -432,18 +557,24 @@ class Evaluator:
         out = []
         for i, (n, v, m) in enumerate(image.bands):
             mb = mask.bands[0] if len(mask.bands) == 1 else mask.bands[i]
-            nz = _np.array([[bool(_np.all(mb[1][r, c] != 0)) for c in range(self.shape[1])]
-                            for r in range(self.shape[0])])
+            num = self._scalars(mb)
+            if num is not None:
+                nz = num != 0
+            else:
+                nz = _np.array([[bool(_np.all(mb[1][r, c] != 0)) for c in range(self.shape[1])]
+                                for r in range(self.shape[0])])
             out.append((n, v, m & mb[2] & nz))
         return Img(out, image.props)
 
     def f_Image_normalizedDifference(self, input, bandNames):
         a, b = input.band(bandNames[0]), input.band(bandNames[1])
-        return Img([self._pix(lambda x, y: (x - y) / (x + y), a, b, name="nd")], input.props)
+        return Img([self._pix(lambda x, y: (x - y) / (x + y), a, b, name="nd", vec=lambda x, y: (x - y) / (x + y))],
+                   input.props)
 
     def f_Image_reduce(self, image, reducer):
         assert reducer == ("sum",), reducer
-        return Img([self._pix(lambda *xs: float(sum(xs)), *image.bands, name="sum")], image.props)
+        return Img([self._pix(lambda *xs: float(sum(xs)), *image.bands, name="sum", vec=lambda *xs: sum(xs))],
+                   image.props)
 
     def f_Reducer_sum(self):
         return ("sum",)
@@ -512,11 +643,20 @@ class Evaluator:
         names = collection[0].names
         out = []
         for j, name in enumerate(names):
-            vals = _np.empty(self.shape, dtype=object)
             mask = _np.zeros(self.shape, bool)
+            for img in collection:
+                mask |= img.bands[j][2]
+            arrs = [self._scalars(img.bands[j]) for img in collection]
+            if all(a is not None for a in arrs):  # median over the unmasked values, vectorised
+                stack = _np.stack([_np.where(img.bands[j][2], a, _np.nan) for img, a in zip(collection, arrs)])
+                with _np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels are masked
+                    med = _np.nanmedian(stack, axis=0)
+                out.append((name, _np.where(mask, med, 0.0).astype(object), mask))
+                continue
+            vals = _np.empty(self.shape, dtype=object)
             for idx in _np.ndindex(self.shape):
                 xs = [img.bands[j][1][idx] for img in collection if img.bands[j][2][idx]]
-                mask[idx] = bool(xs)
                 vals[idx] = float(_np.median(xs)) if xs else 0.0
             out.append((name, vals, mask))
         return Img(out)
@@ -576,9 +716,12 @@ class Evaluator:
         m = _np.asarray(m)
         if m.ndim != a.ndim:
             raise ValueError(f"arrayMask: mask shape {m.shape} vs array shape {a.shape}")
-        axes = [k for k in range(m.ndim) if m.shape[k] > 1]
+        axes = [k for k in range(m.ndim) if m.shape[k] != 1]
         axis = axes[0] if axes else a.ndim - 1
-        keep = _np.moveaxis(m, axis, -1).reshape(-1, m.shape[axis])[0] != 0
+        if m.shape[axis] == 0:  # an empty array stays empty
+            keep = _np.zeros(0, bool)
+        else:
+            keep = _np.moveaxis(m, axis, -1).reshape(-1, m.shape[axis])[0] != 0
         return _np.compress(keep, a, axis=axis)
 
     def f_Image_arrayMask(self, input, mask):
@@ -634,3 +777,128 @@ class Evaluator:
         for idx in _np.ndindex(self.shape):
             out[idx] = float(counts[idx])
         return Img([(name, out, mask.copy())])
+
+    # -- mosaics and collection metadata
+    def f_ImageCollection_mosaic(self, collection):
+        """Per pixel and band the last unmasked image of the collection (later on top);
+        no properties (Earth Engine's mosaic drops them)."""
+        names = []
+        for img in collection:
+            names += [n for n in img.names if n not in names]
+        bands = []
+        for name in names:
+            vals = _np.empty(self.shape, dtype=object)
+            vals[...] = 0.0
+            mask = _np.zeros(self.shape, bool)
+            for img in collection:
+                if name not in img.names:
+                    continue
+                _, v, m = img.band(name)
+                vals[m] = v[m]
+                mask |= m
+            bands.append((name, vals, mask))
+        return Img(bands)
+
+    def f_Collection_size(self, collection):
+        return len(collection)
+
+    def f_Collection_first(self, collection):
+        if not collection:
+            raise ValueError("Collection.first: Empty collection.")
+        return collection[0]
+
+    def f_AggregateFeatureCollection_array(self, collection, property):
+        """The property's values in collection order; elements without it are skipped."""
+        return [img.props[property] for img in collection if img.props.get(property) is not None]
+
+    def f_AggregateFeatureCollection_count(self, collection, property):
+        return len(self.f_AggregateFeatureCollection_array(collection, property))
+
+    def f_AggregateFeatureCollection_histogram(self, collection, property):
+        """{value as a string: count}, like the server's JSON (integers without '.0')."""
+        out: dict = {}
+        for v in self.f_AggregateFeatureCollection_array(collection, property):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                k = str(v)
+            else:
+                k = str(int(v)) if float(v).is_integer() else repr(float(v))
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    # -- LandTrendr
+    def _band_floats(self, band):
+        """float array (H, W), NaN where the band is masked."""
+        _, v, m = band
+        out = _np.full(self.shape, _np.nan)
+        if m.any():
+            out[m] = _np.asarray(v[m].tolist(), dtype=float)
+        return out
+
+    def f_TemporalSegmentation_LandTrendr(self, timeSeries, maxSegments, spikeThreshold=0.9,
+                                          vertexCountOvershoot=3, preventOneYearRecovery=False,
+                                          recoveryThreshold=0.25, pvalThreshold=0.1, bestModelProportion=0.75,
+                                          minObservationsNeeded=6):
+        """``ee.Algorithms.TemporalSegmentation.LandTrendr`` by the local port.
+
+        The first band of every image is segmented as it comes (increase = disturbance,
+        the caller orients it); years are those of ``system:time_start``, one image per
+        year. Output as on Earth Engine (LT-GEE guide, "LT-GEE Outputs"):
+
+        - ``LandTrendr``: per pixel a 4 x n array over the n unmasked years of the first
+          band: year, source value, fitted value, is-vertex (1/0);
+        - ``rmse``: of the fit against the source values;
+        - ``<band>_fit`` for every further band of the input: that band fitted to the
+          first band's vertices (FTV), an array over *all* years of the collection
+          (masked years on the fitted line, years before/after the first/last
+          observation at its value).
+
+        A pixel with no unmasked first-band value is masked in every band.
+        """
+        from ltlib import landtrendr
+
+        images = list(timeSeries)
+        if not images:
+            raise ValueError("TemporalSegmentation.LandTrendr: the time series is empty")
+        stamps = [img.props.get("system:time_start") for img in images]
+        if any(t is None for t in stamps):
+            raise ValueError("TemporalSegmentation.LandTrendr: every image needs system:time_start")
+        order = sorted(range(len(images)), key=lambda i: stamps[i])
+        images = [images[i] for i in order]
+        years = _np.array([_dt.datetime.fromtimestamp(stamps[i] / 1000, _dt.timezone.utc).year for i in order])
+        if len(set(years.tolist())) != len(years):
+            raise ValueError(f"TemporalSegmentation.LandTrendr: more than one image per year in {years.tolist()}")
+        names = images[0].names
+        for img in images:
+            if img.names != names:
+                raise ValueError(f"TemporalSegmentation.LandTrendr: bands differ: {img.names} vs {names}")
+        first = _np.stack([self._band_floats(img.bands[0]) for img in images])  # (T, H, W)
+        res = landtrendr.segment(
+            first, years, max_segments=int(maxSegments), spike_threshold=float(spikeThreshold),
+            vertex_count_overshoot=int(vertexCountOvershoot), prevent_one_year_recovery=bool(preventOneYearRecovery),
+            recovery_threshold=float(recoveryThreshold), pval_threshold=float(pvalThreshold),
+            best_model_proportion=float(bestModelProportion), min_observations_needed=int(minObservationsNeeded),
+            distdir=1)
+        valid = _np.isfinite(first)  # (T, H, W)
+        has = valid.any(axis=0)
+        lt_vals = _np.empty(self.shape, dtype=object)
+        rmse_vals = _np.empty(self.shape, dtype=object)
+        for idx in _np.ndindex(self.shape):
+            sel = (slice(None),) + idx
+            ok = valid[sel]
+            if has[idx]:
+                lt_vals[idx] = _np.stack([years[ok].astype(float), first[sel][ok], res.fitted[sel][ok],
+                                          res.is_vertex[sel][ok].astype(float)])
+                rmse_vals[idx] = float(res.rmse[idx])
+            else:
+                lt_vals[idx] = _np.zeros((4, 0))
+                rmse_vals[idx] = 0.0
+        bands = [("LandTrendr", lt_vals, has.copy()), ("rmse", rmse_vals, has & _np.isfinite(res.rmse))]
+        for j, name in enumerate(names[1:], start=1):
+            values = _np.stack([self._band_floats(img.bands[j]) for img in images])
+            fit = landtrendr.fit_to_vertices(values, years, res.is_vertex)
+            fit_vals = _np.empty(self.shape, dtype=object)
+            mask = has & _np.isfinite(values).any(axis=0)
+            for idx in _np.ndindex(self.shape):
+                fit_vals[idx] = fit[(slice(None),) + idx].copy() if mask[idx] else _np.zeros((0,))
+            bands.append((f"{name}_fit", fit_vals, mask))
+        return Img(bands)

@@ -460,3 +460,14 @@ def test_reference_points_without_truth_leave_reference_empty_and_check_input():
         acc.reference_points(cmap, [10], [0], grid)
     with pytest.raises(ValueError, match="grid"):
         acc.reference_points(np.zeros((9, 10)), [1], [1], grid)
+
+
+# --- change maps against a truth year ---------------------------------------------------------
+def test_change_agreement():
+    yod = np.array([[2000, np.nan], [2003, 2010]])
+    truth = np.array([[2000, 1999], [2002, 0]])
+    a = acc.change_agreement(yod, truth, truth > 0)
+    assert a["recall"] == pytest.approx(2 / 3) and a["same_year"] == 0.5 and a["within_1_year"] == 1.0
+    assert a["false_alarm_rate"] == 1.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        acc.change_agreement(yod, truth[:1], truth > 0)

@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltlib import classify, trainingset
+from ltlib import classify, resources, trainingset
 from ltlib.classify import TrainedModel
 
 
 @pytest.fixture(scope="module")
 def seed_split(data_dir):
-    X, y = trainingset.load_seed_csv(data_dir / "reference" / "seed" / "dataset_update3_bkup.csv")
+    X, y = trainingset.load_seed_csv(resources.seed_training_csv())
     tr, va = trainingset.seed_split(y)
     return X[tr], y[tr], X[va], y[va]
 

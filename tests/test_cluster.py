@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score, rand_score, silhouette_score
 
 from ltlib import cluster as C
+from ltlib import plots
 
 pytestmark = pytest.mark.filterwarnings("ignore:h5py not installed")
 
@@ -418,12 +419,12 @@ def test_figures():
 
     X, y = planted(n_per=15, d=2, seed=11)
     table = C.elbow(X, [2, 3, 4], random_state=0, progress=False)
-    fig = C.plot_elbow(table)
+    fig = plots.plot_elbow(table)
     ax1, ax2 = fig.axes
     assert "SBD inertia" in ax1.get_ylabel() and "silhouette" in ax2.get_ylabel()
     np.testing.assert_allclose(ax1.lines[0].get_ydata(), table["inertia"])
     m = C.KShape(3, random_state=0).fit(X)
-    fig2 = C.plot_centroids(X, m.labels_, m.cluster_centers_, years=np.arange(1972, 2023), var_names=["NDVI", "TCG"])
+    fig2 = plots.plot_centroids(X, m.labels_, m.cluster_centers_, years=np.arange(1972, 2023), var_names=["NDVI", "TCG"])
     visible = [a for a in fig2.axes if a.get_visible()]
     assert len(visible) == 3 * 2
     np.testing.assert_allclose(visible[0].lines[-1].get_ydata(), m.cluster_centers_[0, :, 0])

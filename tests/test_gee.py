@@ -1,4 +1,4 @@
-"""ltlib.gee and ltlib.download, offline: object graphs (structure, snapshot, and numbers via a
+"""ltlib.gee (and its tiled downloader ltlib.gee.download), offline: object graphs (structure, snapshot, and numbers via a
 small numpy evaluator of the serialised graph), tile planning, the tiled downloader with
 fake fetch functions, Drive task polling, and initialize() without credentials.
 
@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from ltlib import config, io
-from ltlib import download as dl
+from ltlib import config, io, maps
 
 from .ee_offline import Evaluator, Img, ee_offline, graph_text, invocations, make_image  # noqa: F401
 
 ee = pytest.importorskip("ee")
 from ltlib import gee  # noqa: E402
+from ltlib.gee import auth, download as dl  # noqa: E402
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SMALL_BBOX = (-112.16, 40.52, -112.156, 40.523)  # ~ 12 x 12 px of 30 m in the pit
@@ -353,7 +353,7 @@ PIXEL = _lt_pixel(YEARS, [1990, 1995, 2005, 2010], [800, 300, 700, 650])
 def _run_change(arrays, rmse, **kw):
     shape = arrays.shape
     ev = Evaluator(shape, images={"lt": make_image(shape, LandTrendr=arrays, rmse=np.full(shape, rmse))})
-    return ev.run(gee.change_map(ee.Image("lt"), int(YEARS[0]), int(YEARS[-1]), **kw))
+    return ev.run(gee.change_map_image(ee.Image("lt"), int(YEARS[0]), int(YEARS[-1]), **kw))
 
 
 def _one(arr):
@@ -435,7 +435,7 @@ def test_change_map_bad_options(ee_offline):
                       (dict(year_range=(2000, 1990)), "year_range"), (dict(year_range=(1950, 1960)), "overlap"),
                       (dict(dur_max=0), "dur_max")]:
         with pytest.raises(ValueError, match=match):
-            gee.change_map(lt, 1990, 2010, **kw)
+            gee.change_map_image(lt, 1990, 2010, **kw)
 
 
 def test_change_map_options_match_local_change_map(ee_offline):
@@ -715,7 +715,7 @@ def test_collect_landsat_to_dir_end_to_end_offline(ee_offline, monkeypatch, tmp_
             return np.stack([img.values(b) for b in band_ids])
         return fetch
 
-    monkeypatch.setattr(gee, "computepixels_fetch", eval_fetch)
+    monkeypatch.setattr(dl, "computepixels_fetch", eval_fetch)  # where download_image looks it up
     with pytest.warns(UserWarning, match="1983-1983|1983"):
         paths = gee.collect_landsat_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1983, end_year=1986,
                                            indices=("NDVI", "TCG"), max_bytes=400, progress=False,
@@ -734,26 +734,40 @@ def test_collect_landsat_to_dir_end_to_end_offline(ee_offline, monkeypatch, tmp_
 
 
 def test_fit_landtrendr_to_dir_builds_seed_graph(ee_offline, monkeypatch, tmp_path):
+    from ltlib import params
+
     seen = []
 
     def fake_download(image, grid, out_path, **kw):
         seen.append((Path(out_path).name, image, kw))
         return Path(out_path)
 
-    monkeypatch.setattr(gee, "download_image", fake_download)
+    monkeypatch.setattr(dl, "download_image", fake_download)
     paths = gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1984, end_year=2022)
-    assert list(paths) == ["NDVI_fit", "NBR_fit", "TCG_fit", "TCW_fit", "change_map"]
-    assert [s[0] for s in seen] == ["ndvi_fit.tif", "nbr_fit.tif", "tcg_fit.tif", "tcw_fit.tif", "change_map.tif"]
+    assert list(paths) == ["NDVI_fit", "NBR_fit", "TCG_fit", "TCW_fit", "loss_map", "gain_map"]
+    assert [s[0] for s in seen] == ["ndvi_fit.tif", "nbr_fit.tif", "tcg_fit.tif", "tcw_fit.tif", "loss_map.tif",
+                                    "gain_map.tif"]
     args = _lt_call(seen[0][1])
     assert args["pvalThreshold"] == 0.05 and args["preventOneYearRecovery"] is True  # seed parameters
     assert seen[-1][2]["band_names"] == ["yod", "mag", "dur", "preval", "rate", "dsnr"]
     assert seen[-1][2]["dtype"] == "float32" and seen[0][2]["dtype"] == "int16"
+    assert seen[-2][2]["tags"]["delta"] == "loss" and seen[-1][2]["tags"]["delta"] == "gain"
     assert any(n == "Image.arrayFlatten" for n, _ in invocations(seen[1][1]))
-    # the seed's change params: gain, mag > 300 -> the graph compares mag with 300
-    cm = invocations(seen[-1][1])
-    assert any(n == "Image.gt" and json.dumps(a["image2"]).count("300") for n, a in cm)
-    with pytest.raises(ValueError, match="unknown LandTrendr parameter"):
-        gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1984, end_year=2022, maxSegments=4)
+    # loss: mag > 150, gain (the seed's): mag > 300; the loss map keeps increases in LT orientation
+    loss, gain = invocations(seen[-2][1]), invocations(seen[-1][1])
+    assert any(n == "Image.gt" and json.dumps(a["image2"]).count("150") for n, a in loss)
+    assert any(n == "Image.gt" and json.dumps(a["image2"]).count("300") for n, a in gain)
+    # the parameter object reaches the server in its Earth Engine form
+    seen.clear()
+    gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1984, end_year=2022,
+                              params=params.LandTrendrParams(max_segments=4, pval_threshold=0.1))
+    args = _lt_call(seen[0][1])
+    assert args["maxSegments"] == 4 and args["pvalThreshold"] == 0.1
+    with pytest.raises(TypeError, match="LandTrendrParams"):
+        gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1984, end_year=2022, params={"maxSegments": 4})
+    with pytest.raises(ValueError, match="delta='loss'"):
+        gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1984, end_year=2022,
+                                  loss=params.ChangeMapParams.gain())
 
 
 # --- Drive export ----------------------------------------------------------------------------
@@ -776,15 +790,15 @@ class _FakeTask:
 
 def test_wait_for_task_polls_until_done(capsys):
     sleeps = []
-    status = dl.wait_for_task(_FakeTask(["READY", "RUNNING", "RUNNING", "COMPLETED"]), poll_seconds=7,
+    status = gee.wait_for_task(_FakeTask(["READY", "RUNNING", "RUNNING", "COMPLETED"]), poll_seconds=7,
                               sleep=sleeps.append)
     assert status["state"] == "COMPLETED" and sleeps == [7, 7, 7]
     assert capsys.readouterr().out.count("task ndvi_stack") == 3  # one line per state change
     with pytest.raises(RuntimeError, match="FAILED: Computation timed out"):
-        dl.wait_for_task(_FakeTask(["RUNNING", "FAILED"], error="Computation timed out."), sleep=lambda s: None)
+        gee.wait_for_task(_FakeTask(["RUNNING", "FAILED"], error="Computation timed out."), sleep=lambda s: None)
     clock = iter(range(0, 1000, 100))
     with pytest.raises(TimeoutError, match="still RUNNING"):
-        dl.wait_for_task(_FakeTask(["RUNNING"]), timeout=250, sleep=lambda s: None, clock=lambda: next(clock))
+        gee.wait_for_task(_FakeTask(["RUNNING"]), timeout=250, sleep=lambda s: None, clock=lambda: next(clock))
 
 
 def test_export_to_drive_uses_the_grid(ee_offline, monkeypatch):
@@ -810,7 +824,7 @@ def no_credentials(monkeypatch, tmp_path):
     monkeypatch.delenv("EE_PROJECT", raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setattr(ee.oauth, "get_credentials_path", lambda: str(tmp_path / "earthengine" / "credentials"))
-    monkeypatch.setattr(gee, "_STATE", {"initialized": False, "project": None})
+    monkeypatch.setattr(auth, "_STATE", {"initialized": False, "project": None})
     return tmp_path
 
 
@@ -879,7 +893,7 @@ def test_live_small_composite_download(live_ee, tmp_path):
     assert np.nanmedian(stack.data) > -1000 and np.isfinite(stack.data).mean() > 0.5
 
 
-def test_add_year_slider_labels_years(ee_offline):
+def test_add_ee_time_slider_labels_years(ee_offline):
     calls = []
 
     class FakeMap:
@@ -888,7 +902,7 @@ def test_add_year_slider_labels_years(ee_offline):
 
     col = gee.annual_composites(SMALL_BBOX, 2000, 2003)
     m = FakeMap()
-    assert gee.add_year_slider(m, col, {"min": 0, "max": 800}, start_year=2000, end_year=2003) is m
+    assert maps.add_ee_time_slider(m, col, {"min": 0, "max": 800}, start_year=2000, end_year=2003) is m
     (obj, vis, kw), = calls
     assert kw["labels"] == ["2000", "2001", "2002", "2003"] and vis == {"min": 0, "max": 800}
     assert graph_text(obj) == graph_text(col)

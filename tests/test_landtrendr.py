@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltlib import landtrendr as lt
+from ltlib import resources
 
-REF = "data/sample/reference/gee_landtrendr"
 SEED_PARAMS = dict(max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3, prevent_one_year_recovery=True,
                    recovery_threshold=0.25, pval_threshold=0.05, best_model_proportion=0.75,
                    min_observations_needed=6)
@@ -17,7 +17,7 @@ SEED_PARAMS = dict(max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3
 
 @pytest.fixture(scope="module")
 def gee_truth(data_dir):
-    return json.loads((data_dir / "reference/gee_landtrendr/gee_truth.json").read_text())
+    return json.loads((resources.gee_reference("gee_truth.json")).read_text())
 
 
 def test_earth_engine_pixels_vertices_and_fit(gee_truth):
@@ -40,10 +40,10 @@ def _largest_step_loss(fitted, years):
 
 
 def test_forest_map_agrees_with_earth_engine(data_dir):
-    with rasterio.open(data_dir / "reference/gee_landtrendr/forest_or_source.tif") as s:
+    with rasterio.open(resources.gee_reference("forest_or_source.tif")) as s:
         src = s.read().astype(float)
     src[src == -32768] = np.nan
-    with rasterio.open(data_dir / "reference/gee_landtrendr/forest_or_distyear.tif") as s:
+    with rasterio.open(resources.gee_reference("forest_or_distyear.tif")) as s:
         gee_year, gee_loss = s.read()
     years = np.arange(1984, 1984 + src.shape[0])
     r = lt.segment(src, years, **SEED_PARAMS)
@@ -253,24 +253,9 @@ def test_change_map_mmu_on_8_connected_patches():
     assert np.isnan(cm["yod"][5, 5])
 
 
-def test_median_filter_and_change_agreement():
+def test_median_filter_stack():
     cube = np.zeros((2, 5, 5))
     cube[:, 2, 2] = 100  # an isolated pixel is removed by a 3x3 median
     cube[0, 0, 0] = np.nan
     f = lt.median_filter_stack(cube)
     assert f[0, 2, 2] == 0 and np.isnan(f[0, 0, 0]) and f[1, 0, 0] == 0
-    yod = np.array([[2000, np.nan], [2003, 2010]])
-    truth = np.array([[2000, 1999], [2002, 0]])
-    a = lt.change_agreement(yod, truth, truth > 0)
-    assert a["recall"] == pytest.approx(2 / 3) and a["same_year"] == 0.5 and a["within_1_year"] == 1.0
-    assert a["false_alarm_rate"] == 1.0
-    with pytest.raises(ValueError, match="shapes differ"):
-        lt.change_agreement(yod, truth[:1], truth > 0)
-
-
-def test_interactive_panel_refits(data_dir):
-    from ltlib import sample
-
-    s = sample.load_landsat(data_dir, "NDVI")
-    panel = lt.interactive_panel(s, 100, 100)
-    assert len(panel.children) == 3

@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from ltlib import config, sample
+from ltlib import config, resources, sample
 
 
 def test_committed_sample_is_regenerated_exactly(tmp_path, data_dir):
@@ -98,6 +98,5 @@ def test_loader_errors(tmp_path, data_dir):
         sample.load_landsat(data_dir, "NDMI")
     with pytest.raises(FileNotFoundError, match="ndvi.tif"):
         sample.load_landsat(tmp_path, "NDVI")
-    with pytest.raises(FileNotFoundError, match="seed training set"):
-        sample.training_csv(tmp_path)
-    assert sample.training_csv(data_dir).name == "dataset_update3_bkup.csv"
+    assert resources.seed_training_csv().name == "dataset_update3_bkup.csv"
+    assert not (data_dir / "reference").exists()  # package reference data is not under data_dir

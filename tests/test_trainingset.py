@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ltlib import resources
 from ltlib import trainingset as ts
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_CSV = ROOT / "data" / "sample" / "reference" / "seed" / "dataset_update3_bkup.csv"
+SEED_CSV = resources.seed_training_csv()
 SEED_COUNTS = [190, 285, 300, 300, 100, 204]
 
 
@@ -238,7 +239,7 @@ def test_generate_spikes_and_gaps():
     gaps = np.isnan(X)
     assert 0.17 < gaps.mean() < 0.21
     assert ((~gaps).sum(1) >= 2).all()
-    F = ts.fill_gaps(X)
+    F = ts.fill_series(X)
     assert np.isfinite(F).all()
     np.testing.assert_array_equal(F[~gaps], X[~gaps])
 
@@ -254,49 +255,37 @@ def test_class_prototypes():
         ts.class_prototypes(10)
 
 
-# ----------------------------------------------------------------------------- fill_gaps
-def test_fill_gaps_hand_case():
+# ----------------------------------------------------------------------------- fill_series
+def test_fill_series_keeps_float32_and_the_input():
     nan = np.nan
     X = np.array([[nan, 1.0, nan, 3.0, nan, nan],
                   [0.0, nan, nan, nan, 4.0, 5.0],
                   [2.0, 2.5, 3.0, 3.5, 4.0, 4.5],
                   [nan, nan, nan, 7.0, nan, nan]], dtype=np.float32)
     before = X.copy()
-    F = ts.fill_gaps(X)
+    F = ts.fill_series(X)
     np.testing.assert_allclose(F, [[1, 1, 2, 3, 3, 3],
                                    [0, 1, 2, 3, 4, 5],
                                    [2.0, 2.5, 3.0, 3.5, 4.0, 4.5],
                                    [7, 7, 7, 7, 7, 7]], rtol=0, atol=1e-6)
     assert F.dtype == np.float32
     np.testing.assert_array_equal(X, before)  # input untouched (NaN-aware)
-    assert ts.fill_gaps(np.array([[1, 2, 3]])).dtype == np.float64
+    assert ts.fill_series(np.array([[1, 2, 3]])).dtype == np.float64
+    np.testing.assert_array_equal(ts.fill_series(X, chunk_rows=1), F)
 
 
-def test_fill_gaps_matches_np_interp():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 51))
-    X[rng.random(X.shape) < 0.4] = np.nan
-    X[:, 0] = np.where(rng.random(300) < 0.5, np.nan, X[:, 0])
-    X[np.isnan(X).all(1), 10] = 1.0
-    F = ts.fill_gaps(X, chunk_rows=64)  # several chunks
-    t = np.arange(51)
-    for i in range(300):
-        ok = ~np.isnan(X[i])
-        np.testing.assert_allclose(F[i], np.interp(t, t[ok], X[i, ok]), atol=1e-12)
-
-
-def test_fill_gaps_errors():
+def test_fill_series_errors():
     X = np.ones((4, 5))
     X[[1, 3]] = np.nan
     with pytest.raises(ValueError, match=r"2 of 4 rows are all NaN \(e.g. rows \[1, 3\]\)"):
-        ts.fill_gaps(X)
+        ts.fill_series(X)
     with pytest.raises(ValueError, match="n_series, n_years"):
-        ts.fill_gaps(np.ones(5))
+        ts.fill_series(np.ones(5))
     Y = np.ones((2, 5))
     Y[0, 2] = np.inf
     with pytest.raises(ValueError, match="inf"):
-        ts.fill_gaps(Y)
-    assert ts.fill_gaps(np.empty((0, 51))).shape == (0, 51)
+        ts.fill_series(Y)
+    assert ts.fill_series(np.empty((0, 51))).shape == (0, 51)
 
 
 # ----------------------------------------------------------------------------- quality
@@ -347,7 +336,7 @@ def test_generated_data_classifies_the_sample_scene(generated_600, capsys):
     pick = np.random.default_rng(0).choice(X.shape[0], 8000, replace=False)
     X, yt = X[pick], truth[pick]
     ok = ~np.isnan(X).all(1)
-    X, yt = ts.fill_gaps(X[ok]), yt[ok]
+    X, yt = ts.fill_series(X[ok]), yt[ok]
     Xg, yg = generated_600
     rf = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(features(Xg), yg)
     acc = accuracy_score(yt, rf.predict(features(X)))

@@ -1,4 +1,4 @@
-"""LandTrendr temporal segmentation: a compiled (numba) port of the Earth Engine algorithm.
+"""Compiled (numba) core of LandTrendr: per-pixel segmentation, fit-to-vertex, change map.
 
 Written from the algorithm descriptions of Kennedy, Yang and Cohen 2010 (RSE 114:2897),
 Kennedy et al. 2018 (LT-GEE, Remote Sensing 10:691) and the MIT-licensed IDL LandTrendr
@@ -26,28 +26,23 @@ Stages per pixel (in the orientation where disturbance is an increase):
    Levenberg-Marquardt; for a linear spline the least-squares solution is the same) and
    pick again; if still above, the pixel gets a flat line at its mean (no change).
 
-Presets
--------
-``preset="gee"`` (Earth Engine) and ``preset="idl"`` (the original IDL) differ in:
-
-- despiking: GEE stops as soon as the worst spike is at or below the threshold; the IDL
-  loop tests the previous proportion, so it applies one more (sub-threshold) correction;
-- precision: the IDL stores vertex values and the model's fitted values in integer arrays
-  (truncation toward zero) when choosing among models and for the output; GEE keeps floats;
-- ``prevent_one_year_recovery`` exists only in GEE; the IDL ignores it.
-
 Missing years inside the record are filled on the fitted line; missing leading or trailing
 years extend the first/last fitted value flat (no vertex is added there).
+
+Entry points (all over pixels in parallel): ``_segment_all`` (used by
+:func:`ltlib.landtrendr.segment`), ``_ftv_all`` (:func:`ltlib.landtrendr.fit_to_vertices`)
+and ``_change_all`` (:func:`ltlib.landtrendr.change_map`). Everything here is private:
+the arrays are (n_pixels, n_years), contiguous, float64 unless noted.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
 _DWF = 2.0  # IDL distweightfactor
+
 
 # ----------------------------------------------------------------------------- numerics
 @nb.njit(cache=True)
@@ -627,122 +622,6 @@ def _segment_all(Y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, m
     return fitted, isvert, stats
 
 
-# ----------------------------------------------------------------------------- API
-PRESETS = ("gee", "idl")
-
-
-@dataclass
-class LandTrendrResult:
-    """Output of :func:`segment`; arrays in the original orientation and units.
-
-    ``fitted`` (n, T) float64, ``is_vertex`` (n, T) bool, ``rmse``/``p_value``/``f_stat``
-    (n,); for a (T, H, W) input the same arrays are image-shaped: (T, H, W) and (H, W).
-    """
-
-    fitted: np.ndarray
-    is_vertex: np.ndarray
-    rmse: np.ndarray
-    p_value: np.ndarray
-    f_stat: np.ndarray
-    years: np.ndarray
-    source: np.ndarray
-    image_shape: tuple | None = None
-    distdir: int = -1
-
-    def _flat(self, a):
-        if self.image_shape is None:
-            return a
-        return a.reshape(a.shape[0], -1).T if a.ndim == 3 else a.ravel()
-
-    def vertices(self):
-        """Per pixel ``(vertex_years int array, vertex_fitted_values float array)``, pixels in
-        row-major order."""
-        fit = self._flat(self.fitted)
-        isv = self._flat(self.is_vertex)
-        return [(self.years[isv[i]], fit[i, isv[i]]) for i in range(fit.shape[0])]
-
-    def n_vertices(self) -> np.ndarray:
-        """Number of vertices per pixel (0 = not fitted), pixel- or image-shaped."""
-        return self.is_vertex.sum(axis=0 if self.image_shape is not None else 1)
-
-
-def _as_series(values, years):
-    values = np.asarray(values, dtype=np.float64)
-    years = np.asarray(years)
-    if years.ndim != 1:
-        raise ValueError(f"years must be 1-D, got shape {years.shape}")
-    if not np.issubdtype(years.dtype, np.integer):
-        if not np.all(np.isfinite(years)) or np.any(years != np.round(years)):
-            raise ValueError("years must be integers")
-        years = years.astype(int)
-    if np.any(np.diff(years) <= 0):
-        raise ValueError(f"years must be strictly increasing, got {years.tolist()}")
-    T = years.shape[0]
-    if values.ndim == 3:
-        if values.shape[0] != T:
-            raise ValueError(f"a (T, H, W) stack needs T = len(years) = {T}, got shape {values.shape}")
-        image_shape = values.shape[1:]
-        series = values.reshape(T, -1).T
-    elif values.ndim == 2:
-        if values.shape[1] != T:
-            raise ValueError(f"values must be (n_pixels, {T}) for {T} years, got shape {values.shape}")
-        image_shape = None
-        series = values
-    elif values.ndim == 1:
-        if values.shape[0] != T:
-            raise ValueError(f"a single series needs {T} values, got {values.shape[0]}")
-        image_shape = None
-        series = values[None]
-    else:
-        raise ValueError(f"values must be (n, T) or (T, H, W), got shape {values.shape}")
-    if np.isinf(series).any():
-        raise ValueError("values contain infinities; use NaN for missing years")
-    return np.ascontiguousarray(series), years, image_shape
-
-
-def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
-            prevent_one_year_recovery=False, recovery_threshold=0.25, pval_threshold=0.1,
-            best_model_proportion=0.75, min_observations_needed=6, distdir=-1, preset="gee") -> LandTrendrResult:
-    """Run LandTrendr on every pixel.
-
-    Parameters
-    ----------
-    values : float (n_pixels, n_years) or (n_years, H, W); NaN = no observation. Any units
-        (the sample stores index x 1000, as LT-GEE does).
-    years : int (n_years,), strictly increasing.
-    distdir : -1 when the index drops on disturbance (NDVI, NBR, TCG, TCW), 1 when it rises
-        (TCB); the series is multiplied by ``distdir`` for segmentation (LT-GEE) and the
-        outputs are flipped back.
-    preset : "gee" (Earth Engine) or "idl" (the original IDL; see the module docstring).
-    The other keywords are LT-GEE's runParams with its defaults.
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    if distdir not in (-1, 1):
-        raise ValueError(f"distdir must be -1 or 1, got {distdir!r}")
-    if int(max_segments) < 1:
-        raise ValueError(f"max_segments must be >= 1, got {max_segments}")
-    if not 0 < best_model_proportion <= 1:
-        raise ValueError(f"best_model_proportion must be in (0, 1], got {best_model_proportion}")
-    series, years, image_shape = _as_series(values, years)
-    xall = (years - years[0]).astype(np.float64)
-    fitted, isvert, stats = _segment_all(
-        series * distdir, xall, int(max_segments), float(spike_threshold), int(vertex_count_overshoot),
-        bool(prevent_one_year_recovery), float(recovery_threshold), float(pval_threshold),
-        float(best_model_proportion), int(min_observations_needed), preset == "idl")
-    fitted *= distdir
-    rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
-    if image_shape is not None:
-        T = len(years)
-        fitted = fitted.T.reshape((T,) + image_shape)
-        isvert = isvert.T.reshape((T,) + image_shape)
-        rmse, p, f = (a.reshape(image_shape) for a in (rmse, p, f))
-        source = series.T.reshape((T,) + image_shape)
-    else:
-        source = series
-    return LandTrendrResult(fitted, isvert, rmse, p, f, years, source, image_shape, distdir)
-
-
 # ----------------------------------------------------------------------------- FTV
 @nb.njit(cache=True)
 def _ftv_pixel(yall, xall, isv, fitted):
@@ -817,34 +696,10 @@ def _ftv_all(Y, xall, isv):
     return out
 
 
-def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
-    """Fit-to-vertex (FTV): fit another index on the vertex years of a LandTrendr result.
-
-    ``values`` (n, T) or (T, H, W) of the other index (NaN = missing), ``is_vertex`` of the
-    same shape (e.g. ``segment(...).is_vertex``). Each segment between consecutive vertex
-    years is fitted as in LandTrendr (point-to-point or anchored regression), so the
-    fitted series of all indices break in the same years (the seed's ndvi/tcg/tcw ``_fit``
-    bands). Returns fitted values of the same shape, in the input's units. Pixels with fewer
-    than two vertices get their mean.
-    """
-    series, years, image_shape = _as_series(values, years)
-    isv = np.asarray(is_vertex, dtype=bool)
-    if isv.shape != np.shape(values) and not (isv.ndim == 2 and np.ndim(values) == 1):
-        raise ValueError(f"is_vertex has shape {isv.shape}, values {np.shape(values)}")
-    isv = isv.reshape(len(years), -1).T if image_shape is not None else isv.reshape(series.shape)
-    out = _ftv_all(series, (years - years[0]).astype(np.float64), np.ascontiguousarray(isv))
-    if image_shape is not None:
-        return out.T.reshape((len(years),) + image_shape)
-    return out[0] if np.ndim(values) == 1 else out
-
-
 # ----------------------------------------------------------------------------- change map
-_SORTS = ("greatest", "least", "newest", "oldest", "fastest", "slowest")
-CHANGE_BANDS = ("yod", "mag", "dur", "preval", "rate", "dsnr")
-
-
 @nb.njit(parallel=True, cache=True)
 def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min):
+    # sort_code indexes ltlib.landtrendr.change.SORTS; columns follow CHANGE_BANDS
     npx, T = fit.shape
     out = np.full((npx, 6), np.nan)
     for i in nb.prange(npx):
@@ -885,152 +740,3 @@ def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max
                             out[i, 5] = mag / rmse[i] if rmse[i] > 0 else np.nan
             prev = t
     return out
-
-
-def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="greatest", year_range=None,
-               mag_min=None, dur_max=None, preval_min=None, mmu=None) -> dict:
-    """One change segment per pixel, as LT-GEE ``getChangeMap`` and the seed's change_map.js.
-
-    For every segment between consecutive vertices of the fitted series: ``yod`` = start
-    year + 1, ``mag`` = |end - start| (input units, e.g. NDVI x 1000), ``dur`` (years),
-    ``preval`` = fitted value at the start, ``rate`` = mag / dur, ``dsnr`` = mag / rmse.
-    ``delta`` selects loss (the index moves in the disturbance direction, ``distdir``) or
-    gain segments; filters: ``year_range`` (first, last yod), ``mag_min`` (mag > x),
-    ``dur_max`` (dur < x), ``preval_min`` (preval > x); ``sort`` picks one segment;
-    ``mmu`` drops 8-connected patches of the same yod smaller than ``mmu`` pixels (image
-    results only). Returns {band: float32 array (n,) or (H, W)}, NaN where no segment passes.
-    """
-    if delta not in ("loss", "gain"):
-        raise ValueError(f"delta must be 'loss' or 'gain', got {delta!r}")
-    if sort not in _SORTS:
-        raise ValueError(f"sort must be one of {_SORTS}, got {sort!r}")
-    years = result.years if years is None else np.asarray(years)
-    if len(years) != len(result.years) or np.any(years != result.years):
-        raise ValueError("years do not match the LandTrendr result's years")
-    T = len(years)
-    if result.image_shape is not None:
-        fit = result.fitted.reshape(T, -1).T
-        isv = result.is_vertex.reshape(T, -1).T
-        rmse = result.rmse.ravel()
-    else:
-        fit, isv, rmse = result.fitted, result.is_vertex, result.rmse
-    # loss: the index moves in the disturbance direction (distdir), gain: the other way
-    sign = float(result.distdir if delta == "loss" else -result.distdir)
-    y0, y1 = (-np.inf, np.inf) if year_range is None else (float(year_range[0]), float(year_range[1]))
-    out = _change_all(np.ascontiguousarray(fit), np.ascontiguousarray(isv), years.astype(np.float64),
-                      np.nan_to_num(rmse, nan=0.0), sign, _SORTS.index(sort), y0, y1,
-                      -np.inf if mag_min is None else float(mag_min),
-                      np.inf if dur_max is None else float(dur_max),
-                      -np.inf if preval_min is None else float(preval_min))
-    bands = {b: out[:, k].astype(np.float32) for k, b in enumerate(CHANGE_BANDS)}
-    if result.image_shape is not None:
-        bands = {b: a.reshape(result.image_shape) for b, a in bands.items()}
-        if mmu is not None and mmu > 1:
-            bands = _apply_mmu(bands, int(mmu))
-    elif mmu is not None:
-        raise ValueError("mmu needs an image-shaped result (segment a (T, H, W) stack)")
-    return bands
-
-
-def _apply_mmu(bands: dict, mmu: int) -> dict:
-    """Keep pixels whose 8-connected patch of equal yod has at least ``mmu`` pixels."""
-    from scipy import ndimage
-
-    yod = bands["yod"]
-    keep = np.zeros(yod.shape, bool)
-    structure = np.ones((3, 3), bool)
-    for y in np.unique(yod[np.isfinite(yod)]):
-        lab, n = ndimage.label(yod == y, structure=structure)
-        sizes = np.bincount(lab.ravel())
-        big = sizes >= mmu
-        big[0] = False
-        keep |= big[lab]
-    return {b: np.where(keep, a, np.nan).astype(np.float32) for b, a in bands.items()}
-
-
-# ----------------------------------------------------------------------------- helpers for maps
-def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
-    """Spatial median filter of every year of a fitted (T, H, W) stack (the seed recommends it
-    after LandTrendr to remove isolated pixels that the fit left noisy). NaN pixels stay NaN
-    and do not take part."""
-    from scipy import ndimage
-
-    fitted = np.asarray(fitted, dtype=np.float64)
-    if fitted.ndim != 3:
-        raise ValueError(f"median_filter_stack needs a (T, H, W) stack, got shape {fitted.shape}")
-    out = np.empty_like(fitted)
-    for t in range(fitted.shape[0]):
-        band = fitted[t]
-        nan = np.isnan(band)
-        filled = np.where(nan, np.nanmedian(band) if (~nan).any() else 0.0, band)
-        out[t] = np.where(nan, np.nan, ndimage.median_filter(filled, size=size, mode="nearest"))
-    return out
-
-
-def change_agreement(yod, truth_year, truth_event) -> dict:
-    """Agreement of a change map's year of detection with a truth year.
-
-    ``yod`` (H, W) float with NaN = no change; ``truth_year`` (H, W) int (0 = none);
-    ``truth_event`` (H, W) bool, where the truth has an event the map should find.
-    Returns detection rate (recall), same-year and within-one-year shares of the detected
-    events, and the share of pixels without a true event that the map flags (false alarms).
-    """
-    yod = np.asarray(yod, dtype=float)
-    ev = np.asarray(truth_event, bool)
-    if yod.shape != ev.shape or np.shape(truth_year) != ev.shape:
-        raise ValueError(f"shapes differ: yod {yod.shape}, truth_year {np.shape(truth_year)}, truth_event {ev.shape}")
-    found = ev & np.isfinite(yod)
-    diff = yod[found] - np.asarray(truth_year)[found]
-    return {
-        "n_true_events": int(ev.sum()),
-        "recall": float(found.sum() / max(ev.sum(), 1)),
-        "same_year": float((diff == 0).mean()) if found.any() else float("nan"),
-        "within_1_year": float((np.abs(diff) <= 1).mean()) if found.any() else float("nan"),
-        "false_alarm_rate": float((np.isfinite(yod) & ~ev).sum() / max((~ev).sum(), 1)),
-    }
-
-
-def interactive_panel(stack, row: int = 0, col: int = 0, **params):
-    """An ipywidgets panel that refits one pixel of a (T, H, W) :class:`~ltlib.io.Stack` live
-    as the LandTrendr parameters change; returns the widget (display it in a notebook)."""
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    h, wd = stack.grid.shape
-    defaults = dict(max_segments=6, spike_threshold=0.9, recovery_threshold=0.25, pval_threshold=0.05,
-                    best_model_proportion=0.75, prevent_one_year_recovery=True)
-    defaults.update(params)
-    out = w.Output()
-    ctl = dict(
-        row=w.IntSlider(row, 0, h - 1, description="row"),
-        col=w.IntSlider(col, 0, wd - 1, description="col"),
-        max_segments=w.IntSlider(defaults["max_segments"], 1, 10, description="maxSegments"),
-        spike_threshold=w.FloatSlider(defaults["spike_threshold"], min=0.5, max=1.0, step=0.05, description="spike"),
-        recovery_threshold=w.FloatSlider(defaults["recovery_threshold"], min=0.05, max=1.0, step=0.05, description="recovery"),
-        pval_threshold=w.FloatSlider(defaults["pval_threshold"], min=0.01, max=0.5, step=0.01, description="pval"),
-        best_model_proportion=w.FloatSlider(defaults["best_model_proportion"], min=0.5, max=1.0, step=0.05, description="bmp"),
-        prevent_one_year_recovery=w.Checkbox(defaults["prevent_one_year_recovery"], description="preventOneYearRecovery"),
-    )
-
-    def redraw(*_):
-        p = {k: c.value for k, c in ctl.items()}
-        r0, c0 = p.pop("row"), p.pop("col")
-        y = stack.data[:, r0, c0]
-        res = segment(y, stack.years, **p)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(9, 3.5))
-            ax.plot(stack.years, y, "o", ms=4, color="0.5", label="source")
-            ax.plot(stack.years, res.fitted[0], "-", color="tab:red", label="fitted")
-            vy, vv = res.vertices()[0]
-            ax.plot(vy, vv, "s", color="tab:red", label=f"{len(vy)} vertices")
-            ax.set_title(f"pixel ({r0}, {c0}): p = {res.p_value[0]:.3g}, RMSE = {res.rmse[0]:.1f}")
-            ax.set_xlabel("Year")
-            ax.set_ylabel(stack.name)
-            ax.legend(loc="best", fontsize=8)
-            plt.show()
-
-    for c in ctl.values():
-        c.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox(list(ctl.values())[:4]), w.HBox(list(ctl.values())[4:]), out])

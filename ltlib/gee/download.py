@@ -1,13 +1,13 @@
-"""Tiled direct download of a raster onto a fixed grid, with retries and resume.
+"""Direct download of Earth Engine images to GeoTIFF: tiled ``computePixels`` with retries and resume.
 
 Earth Engine's ``computePixels`` returns at most 48 MB of uncompressed pixels and at most
-32768 pixels along a side per request, so an area is cut into tiles that each fit. This
-module does the part that does not need Earth Engine: planning the tiles, fetching each
-one through a caller-supplied ``fetch(tile) -> array (B, h, w)`` with retries and
-exponential backoff, keeping finished tiles on disk so an interrupted download resumes,
-and writing the mosaic as one GeoTIFF in the :mod:`ltlib.io` conventions (band
-descriptions, nodata, ``name``/``scale`` tags). :mod:`ltlib.gee` supplies the fetch
-function; tests supply fake ones.
+32768 pixels along a side per request, so an area is cut into tiles that each fit. Most of
+this module does not need Earth Engine: planning the tiles, fetching each one through a
+``fetch(tile) -> array (B, h, w)`` with retries and exponential backoff, keeping finished
+tiles on disk so an interrupted download resumes, and writing the mosaic as one GeoTIFF in
+the :mod:`ltlib.io` conventions (band descriptions, nodata, ``name``/``scale`` tags).
+:func:`computepixels_fetch` supplies the Earth Engine fetch function and
+:func:`download_image` puts the two together; tests supply fake fetch functions.
 
 Why not geemap/geedim/xee: geemap's direct download (``download_ee_image``) delegates to
 geedim, which is not in the pinned environment; xee needs xarray and returns lazy arrays
@@ -23,15 +23,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import ee
 import numpy as np
 import rasterio
 
-from .io import Grid
+from .. import config
+from ..io import Grid, geotiff_profile
 
 #: computePixels limits (Earth Engine docs, "Usage limits"): bytes and pixels per side.
 EE_MAX_REQUEST_BYTES = 48 * 2**20
 EE_MAX_SIDE = 32768
 EE_MAX_BANDS = 1024
+#: Value masked pixels are unmasked to before an int16 download (the stacks' nodata).
+INT16_FILL = config.NODATA_INT16
+#: Value masked pixels are unmasked to before a float32 download (turned into NaN).
+FLOAT_FILL = -9999.0
 
 
 class DownloadError(RuntimeError):
@@ -162,18 +168,6 @@ def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4
     return [_tile_file(tile_dir, t) for t in tiles]
 
 
-def _profile(grid: Grid, count: int, dtype, nodata) -> dict:
-    # Same layout as ltlib.io.write_raster so the file reads back identically.
-    h, w = grid.shape
-    profile = dict(driver="GTiff", height=h, width=w, count=count, dtype=np.dtype(dtype).name, crs=grid.crs,
-                   transform=grid.transform, nodata=nodata, compress="deflate")
-    if np.dtype(dtype).kind in "iu":
-        profile["predictor"] = 2
-    if h >= 512 and w >= 512:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
-    return profile
-
-
 def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16", nodata=None, tags=None,
                         fill_value=None, max_bytes: int = 16 * 2**20, max_side: int = 2048, retries: int = 4,
                         backoff: float = 2.0, sleep=time.sleep, progress: bool = True, keep_tiles: bool = False,
@@ -209,7 +203,7 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".part")
     fill = nodata if fill_value is None else fill_value
-    with rasterio.open(tmp, "w", **_profile(grid, n_bands, dtype, nodata)) as dst:
+    with rasterio.open(tmp, "w", **geotiff_profile(grid, n_bands, dtype, nodata)) as dst:
         for tile, f in zip(tiles, files):
             arr = np.load(f)
             if fill is not None and nodata is not None and not (isinstance(fill, float) and np.isnan(fill)):
@@ -230,27 +224,76 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
     return out_path
 
 
-def wait_for_task(task, *, poll_seconds: float = 30.0, timeout: float | None = None, sleep=time.sleep,
-                  clock=time.monotonic) -> dict:
-    """Poll an Earth Engine batch task until it finishes; return its final status dict.
+def computepixels_fetch(image, grid: Grid, band_ids):
+    """A ``fetch(tile)`` for :func:`download_to_geotiff` that asks Earth
+    Engine's ``computePixels`` for one tile as GeoTIFF and checks its georeferencing."""
+    from rasterio.io import MemoryFile
 
-    Raises RuntimeError naming the task and its error message when it FAILED or was
-    CANCELLED, and TimeoutError after ``timeout`` seconds (the task keeps running).
+    band_ids = list(band_ids)
+    t = grid.transform
+    crs = grid.crs.to_string()
+
+    def fetch(tile):
+        tt = tile.transform(grid)
+        request = {
+            "expression": image,
+            "fileFormat": "GEO_TIFF",
+            "bandIds": band_ids,
+            "grid": {
+                "dimensions": {"width": tile.width, "height": tile.height},
+                "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": tt.c,
+                                    "shearY": t.d, "scaleY": t.e, "translateY": tt.f},
+                "crsCode": crs,
+            },
+        }
+        data = ee.data.computePixels(request)
+        with MemoryFile(data) as mem, mem.open() as src:
+            if abs(src.transform.c - tt.c) > 1e-6 * abs(t.a) or abs(src.transform.f - tt.f) > 1e-6 * abs(t.a):
+                raise ValueError(f"{tile}: Earth Engine returned origin {src.transform.c, src.transform.f}, "
+                                 f"expected {tt.c, tt.f}")
+            return src.read()
+
+    return fetch
+
+
+def download_image(image, grid: Grid, out_path, *, band_names=None, descriptions=None, dtype="int16", tags=None,
+                   max_bytes: int = 16 * 2**20, max_direct_bytes: float = 4 * 2**30, overwrite: bool = True,
+                   fetch=None, **kw) -> Path:
+    """Download an ``ee.Image`` on ``grid`` to a GeoTIFF, directly (no Drive).
+
+    Masked pixels, and pixels outside the image footprint (``unmask(..., sameFootprint=False)``;
+    computePixels would return 0 there), become nodata (-32768 for int16, NaN for float32). ``band_names`` are the
+    image's bands (default ``descriptions``), ``descriptions`` the GeoTIFF band descriptions.
+    Areas above ``max_direct_bytes`` (uncompressed) raise ValueError pointing to
+    :func:`export_to_drive`. ``fetch`` replaces the Earth Engine call (tests).
     """
-    start = clock()
-    last_state = None
-    while True:
-        status = task.status()
-        state = status.get("state")
-        if state != last_state:
-            print(f"task {status.get('description', status.get('id', '?'))}: {state}")
-            last_state = state
-        if state == "COMPLETED":
-            return status
-        if state in ("FAILED", "CANCELLED", "CANCEL_REQUESTED"):
-            raise RuntimeError(f"Earth Engine task {status.get('description', status.get('id'))} {state}: "
-                               f"{status.get('error_message', 'no error message')}")
-        if timeout is not None and clock() - start > timeout:
-            raise TimeoutError(f"Earth Engine task {status.get('description', status.get('id'))} still {state} "
-                               f"after {timeout:.0f} s; it keeps running (see the Tasks tab)")
-        sleep(poll_seconds)
+    descriptions = list(descriptions if descriptions is not None else band_names)
+    band_names = list(band_names if band_names is not None else descriptions)
+    if len(band_names) != len(descriptions):
+        raise ValueError(f"{len(band_names)} band names but {len(descriptions)} descriptions")
+    size = estimate_bytes(grid.shape, len(band_names), dtype)
+    if size > max_direct_bytes:
+        raise ValueError(f"{Path(out_path).name}: {format_bytes(size)} is above the direct-download limit "
+                         f"{format_bytes(max_direct_bytes)}; use ltlib.gee.export_to_drive for areas this large")
+    if np.dtype(dtype) == np.int16:
+        nodata, fill = INT16_FILL, INT16_FILL
+        # index x 1000 stays far inside int16; the clamp only guards the nodata value
+        prepared = (ee.Image(image).select(band_names).round().clamp(-32767, 32767)
+                    .unmask(INT16_FILL, False).toInt16())
+    elif np.dtype(dtype) == np.float32:
+        nodata, fill = float("nan"), FLOAT_FILL
+        prepared = ee.Image(image).select(band_names).toFloat().unmask(FLOAT_FILL, False)
+    else:
+        raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+    if fetch is None:
+        fetch = computepixels_fetch(prepared, grid, band_names)
+    if np.dtype(dtype) == np.float32:
+        raw_fetch = fetch
+
+        def fetch(tile):  # float: turn the unmask fill into NaN before the tile is stored
+            arr = np.asarray(raw_fetch(tile), dtype=np.float32)
+            return np.where(arr == np.float32(FLOAT_FILL), np.float32(np.nan), arr)
+
+        fill = None
+    return download_to_geotiff(fetch, grid, out_path, band_names=descriptions, dtype=dtype, nodata=nodata,
+                               fill_value=fill, tags=tags, max_bytes=max_bytes, overwrite=overwrite, **kw)

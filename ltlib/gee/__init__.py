@@ -1,0 +1,140 @@
+"""Earth Engine data path: annual Landsat composites, LandsatLinkr assets, LandTrendr on Earth
+Engine, Sentinel-1, and direct download to GeoTIFF stacks readable by :mod:`ltlib.io`.
+
+Importing this package imports ``earthengine-api`` (the ``gee`` extra); nothing else in
+ltlib imports it, so the package is only loaded when a notebook asks for Earth Engine.
+
+Modules
+-------
+auth
+    :func:`initialize` (the only place that authenticates / initialises Earth Engine),
+    :func:`has_credentials`, Colab detection.
+aoi
+    AOI parsing, :func:`aoi_geometry`, :func:`aoi_bounds`, :func:`utm_crs`,
+    :func:`grid_for_aoi`.
+composites
+    Collection 2 Level-2 preparation, QA masks, medoid, :func:`index_image`,
+    :func:`annual_composites`, :func:`collection_to_stack`; ``BANDS``, ``SR_BANDS``...
+llr
+    :func:`llr_fitted_stack` (LandsatLinkr assets for the MSS years).
+landtrendr
+    :func:`landtrendr`, :func:`landtrendr_input`, :func:`fitted_stack`,
+    :func:`change_map_image` (the server-side change map), ``LT_DEFAULTS``.
+sentinel1
+    :func:`s1_collection`, :func:`s1_daily_mosaics`, :func:`most_frequent_orbit`,
+    :func:`read_s1_dir`.
+download
+    Tiled ``computePixels`` download with retries and resume: :func:`download_image`,
+    :func:`computepixels_fetch`, :func:`download_to_geotiff`, :func:`plan_tiles`...
+export
+    :func:`export_to_drive` and :func:`wait_for_task` for areas too large to download.
+workflows
+    What notebooks call: :func:`collect_landsat_to_dir`, :func:`fit_landtrendr_to_dir`,
+    :func:`collect_s1_to_dir`.
+
+The graph builders make no server call and are tested offline. Showing an annual
+``ee.ImageCollection`` on a map with a year slider is :func:`ltlib.maps.add_ee_time_slider`.
+
+Units: composite and fitted index values are index x 1000 (``config.INDICES[...].scale``
+0.001), as LT-GEE and the sample stacks; Sentinel-1 is linear intensity (not dB).
+
+Notes
+-----
+``ltlib.gee.landtrendr`` is the function :func:`landtrendr` (re-exported here), not the
+module of that name; import from the module with ``from ltlib.gee.landtrendr import ...``.
+Tests that replace the download patch ``ltlib.gee.download.download_image`` or
+``ltlib.gee.download.computepixels_fetch``: the workflows look them up there.
+"""
+from .aoi import aoi_bounds, aoi_geometry, grid_for_aoi, utm_crs
+from .auth import has_credentials, initialize
+from .composites import (
+    BANDS,
+    COMPOSITE_DATE,
+    FIRST_TM_YEAR,
+    METHODS,
+    OLI_TO_ETM_INTERCEPT,
+    OLI_TO_ETM_SLOPE,
+    QA_BITS,
+    SENSORS,
+    SR_BANDS,
+    annual_composites,
+    collection_to_stack,
+    index_image,
+    landsat_sr_collection,
+    medoid,
+    prepare_c2_image,
+)
+from .download import (
+    EE_MAX_BANDS,
+    EE_MAX_REQUEST_BYTES,
+    EE_MAX_SIDE,
+    FLOAT_FILL,
+    INT16_FILL,
+    DownloadError,
+    Tile,
+    computepixels_fetch,
+    download_image,
+    download_to_geotiff,
+    estimate_bytes,
+    fetch_tiles,
+    format_bytes,
+    plan_tiles,
+)
+from .export import export_to_drive, wait_for_task
+from .landtrendr import LT_DEFAULTS, change_map_image, fitted_stack, landtrendr, landtrendr_input
+from .llr import llr_fitted_stack
+from .sentinel1 import most_frequent_orbit, read_s1_dir, s1_collection, s1_daily_mosaics
+from .workflows import collect_landsat_to_dir, collect_s1_to_dir, fit_landtrendr_to_dir
+
+__all__ = [
+    "BANDS",
+    "COMPOSITE_DATE",
+    "EE_MAX_BANDS",
+    "EE_MAX_REQUEST_BYTES",
+    "EE_MAX_SIDE",
+    "FIRST_TM_YEAR",
+    "FLOAT_FILL",
+    "INT16_FILL",
+    "LT_DEFAULTS",
+    "METHODS",
+    "OLI_TO_ETM_INTERCEPT",
+    "OLI_TO_ETM_SLOPE",
+    "QA_BITS",
+    "SENSORS",
+    "SR_BANDS",
+    "DownloadError",
+    "Tile",
+    "annual_composites",
+    "aoi_bounds",
+    "aoi_geometry",
+    "change_map_image",
+    "collect_landsat_to_dir",
+    "collect_s1_to_dir",
+    "collection_to_stack",
+    "computepixels_fetch",
+    "download_image",
+    "download_to_geotiff",
+    "estimate_bytes",
+    "export_to_drive",
+    "fetch_tiles",
+    "fit_landtrendr_to_dir",
+    "fitted_stack",
+    "format_bytes",
+    "grid_for_aoi",
+    "has_credentials",
+    "index_image",
+    "initialize",
+    "landsat_sr_collection",
+    "landtrendr",
+    "landtrendr_input",
+    "llr_fitted_stack",
+    "medoid",
+    "most_frequent_orbit",
+    "plan_tiles",
+    "prepare_c2_image",
+    "read_s1_dir",
+    "s1_collection",
+    "s1_daily_mosaics",
+    "utm_crs",
+    "wait_for_task",
+]

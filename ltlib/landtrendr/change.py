@@ -1,0 +1,80 @@
+"""Change maps from a LandTrendr result: one change segment per pixel (LT-GEE ``getChangeMap``).
+
+:func:`change_map` picks, for every pixel, one segment between consecutive vertices of the
+fitted series by direction, filters and sort order, and returns its year of detection,
+magnitude, duration, pre-change value, rate and signal-to-noise; a minimum mapping unit
+(:func:`_apply_mmu`) drops small patches. The server-side equivalent on Earth Engine is
+:func:`ltlib.gee.change_map_image`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import _change_all
+from .segment import LandTrendrResult
+
+#: Sort orders of :func:`change_map` (their index is the kernel's sort code).
+SORTS = ("greatest", "least", "newest", "oldest", "fastest", "slowest")
+#: Bands of a change map, in the order of the kernel's output columns.
+CHANGE_BANDS = ("yod", "mag", "dur", "preval", "rate", "dsnr")
+
+
+def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="greatest", year_range=None,
+               mag_min=None, dur_max=None, preval_min=None, mmu=None) -> dict:
+    """One change segment per pixel, as LT-GEE ``getChangeMap`` and the seed's change_map.js.
+
+    For every segment between consecutive vertices of the fitted series: ``yod`` = start
+    year + 1, ``mag`` = |end - start| (input units, e.g. NDVI x 1000), ``dur`` (years),
+    ``preval`` = fitted value at the start, ``rate`` = mag / dur, ``dsnr`` = mag / rmse.
+    ``delta`` selects loss (the index moves in the disturbance direction, ``distdir``) or
+    gain segments; filters: ``year_range`` (first, last yod), ``mag_min`` (mag > x),
+    ``dur_max`` (dur < x), ``preval_min`` (preval > x); ``sort`` picks one segment;
+    ``mmu`` drops 8-connected patches of the same yod smaller than ``mmu`` pixels (image
+    results only). Returns {band: float32 array (n,) or (H, W)}, NaN where no segment passes.
+    """
+    if delta not in ("loss", "gain"):
+        raise ValueError(f"delta must be 'loss' or 'gain', got {delta!r}")
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
+    years = result.years if years is None else np.asarray(years)
+    if len(years) != len(result.years) or np.any(years != result.years):
+        raise ValueError("years do not match the LandTrendr result's years")
+    T = len(years)
+    if result.image_shape is not None:
+        fit = result.fitted.reshape(T, -1).T
+        isv = result.is_vertex.reshape(T, -1).T
+        rmse = result.rmse.ravel()
+    else:
+        fit, isv, rmse = result.fitted, result.is_vertex, result.rmse
+    # loss: the index moves in the disturbance direction (distdir), gain: the other way
+    sign = float(result.distdir if delta == "loss" else -result.distdir)
+    y0, y1 = (-np.inf, np.inf) if year_range is None else (float(year_range[0]), float(year_range[1]))
+    out = _change_all(np.ascontiguousarray(fit), np.ascontiguousarray(isv), years.astype(np.float64),
+                      np.nan_to_num(rmse, nan=0.0), sign, SORTS.index(sort), y0, y1,
+                      -np.inf if mag_min is None else float(mag_min),
+                      np.inf if dur_max is None else float(dur_max),
+                      -np.inf if preval_min is None else float(preval_min))
+    bands = {b: out[:, k].astype(np.float32) for k, b in enumerate(CHANGE_BANDS)}
+    if result.image_shape is not None:
+        bands = {b: a.reshape(result.image_shape) for b, a in bands.items()}
+        if mmu is not None and mmu > 1:
+            bands = _apply_mmu(bands, int(mmu))
+    elif mmu is not None:
+        raise ValueError("mmu needs an image-shaped result (segment a (T, H, W) stack)")
+    return bands
+
+
+def _apply_mmu(bands: dict, mmu: int) -> dict:
+    """Keep pixels whose 8-connected patch of equal yod has at least ``mmu`` pixels."""
+    from scipy import ndimage
+
+    yod = bands["yod"]
+    keep = np.zeros(yod.shape, bool)
+    structure = np.ones((3, 3), bool)
+    for y in np.unique(yod[np.isfinite(yod)]):
+        lab, n = ndimage.label(yod == y, structure=structure)
+        sizes = np.bincount(lab.ravel())
+        big = sizes >= mmu
+        big[0] = False
+        keep |= big[lab]
+    return {b: np.where(keep, a, np.nan).astype(np.float32) for b, a in bands.items()}

@@ -1,0 +1,178 @@
+"""LandTrendr on arrays: :func:`segment`, :func:`fit_to_vertices`, :func:`median_filter_stack`.
+
+The per-pixel work is compiled in :mod:`ltlib.landtrendr.kernels` (see there for the
+algorithm); this module checks and reshapes the input, orients it so that disturbance is an
+increase, and wraps the output in a :class:`LandTrendrResult`.
+
+Presets
+-------
+``preset="gee"`` (Earth Engine) and ``preset="idl"`` (the original IDL) differ in:
+
+- despiking: GEE stops as soon as the worst spike is at or below the threshold; the IDL
+  loop tests the previous proportion, so it applies one more (sub-threshold) correction;
+- precision: the IDL stores vertex values and the model's fitted values in integer arrays
+  (truncation toward zero) when choosing among models and for the output; GEE keeps floats;
+- ``prevent_one_year_recovery`` exists only in GEE; the IDL ignores it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import _ftv_all, _segment_all
+
+#: Parameter presets of :func:`segment`: Earth Engine or the original IDL behaviour.
+PRESETS = ("gee", "idl")
+
+
+@dataclass
+class LandTrendrResult:
+    """Output of :func:`segment`; arrays in the original orientation and units.
+
+    ``fitted`` (n, T) float64, ``is_vertex`` (n, T) bool, ``rmse``/``p_value``/``f_stat``
+    (n,); for a (T, H, W) input the same arrays are image-shaped: (T, H, W) and (H, W).
+    """
+
+    fitted: np.ndarray
+    is_vertex: np.ndarray
+    rmse: np.ndarray
+    p_value: np.ndarray
+    f_stat: np.ndarray
+    years: np.ndarray
+    source: np.ndarray
+    image_shape: tuple | None = None
+    distdir: int = -1
+
+    def _flat(self, a):
+        if self.image_shape is None:
+            return a
+        return a.reshape(a.shape[0], -1).T if a.ndim == 3 else a.ravel()
+
+    def vertices(self):
+        """Per pixel ``(vertex_years int array, vertex_fitted_values float array)``, pixels in
+        row-major order."""
+        fit = self._flat(self.fitted)
+        isv = self._flat(self.is_vertex)
+        return [(self.years[isv[i]], fit[i, isv[i]]) for i in range(fit.shape[0])]
+
+    def n_vertices(self) -> np.ndarray:
+        """Number of vertices per pixel (0 = not fitted), pixel- or image-shaped."""
+        return self.is_vertex.sum(axis=0 if self.image_shape is not None else 1)
+
+
+def _as_series(values, years):
+    values = np.asarray(values, dtype=np.float64)
+    years = np.asarray(years)
+    if years.ndim != 1:
+        raise ValueError(f"years must be 1-D, got shape {years.shape}")
+    if not np.issubdtype(years.dtype, np.integer):
+        if not np.all(np.isfinite(years)) or np.any(years != np.round(years)):
+            raise ValueError("years must be integers")
+        years = years.astype(int)
+    if np.any(np.diff(years) <= 0):
+        raise ValueError(f"years must be strictly increasing, got {years.tolist()}")
+    T = years.shape[0]
+    if values.ndim == 3:
+        if values.shape[0] != T:
+            raise ValueError(f"a (T, H, W) stack needs T = len(years) = {T}, got shape {values.shape}")
+        image_shape = values.shape[1:]
+        series = values.reshape(T, -1).T
+    elif values.ndim == 2:
+        if values.shape[1] != T:
+            raise ValueError(f"values must be (n_pixels, {T}) for {T} years, got shape {values.shape}")
+        image_shape = None
+        series = values
+    elif values.ndim == 1:
+        if values.shape[0] != T:
+            raise ValueError(f"a single series needs {T} values, got {values.shape[0]}")
+        image_shape = None
+        series = values[None]
+    else:
+        raise ValueError(f"values must be (n, T) or (T, H, W), got shape {values.shape}")
+    if np.isinf(series).any():
+        raise ValueError("values contain infinities; use NaN for missing years")
+    return np.ascontiguousarray(series), years, image_shape
+
+
+def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
+            prevent_one_year_recovery=False, recovery_threshold=0.25, pval_threshold=0.1,
+            best_model_proportion=0.75, min_observations_needed=6, distdir=-1, preset="gee") -> LandTrendrResult:
+    """Run LandTrendr on every pixel.
+
+    Parameters
+    ----------
+    values : float (n_pixels, n_years) or (n_years, H, W); NaN = no observation. Any units
+        (the sample stores index x 1000, as LT-GEE does).
+    years : int (n_years,), strictly increasing.
+    distdir : -1 when the index drops on disturbance (NDVI, NBR, TCG, TCW), 1 when it rises
+        (TCB); the series is multiplied by ``distdir`` for segmentation (LT-GEE) and the
+        outputs are flipped back.
+    preset : "gee" (Earth Engine) or "idl" (the original IDL; see the module docstring).
+    The other keywords are LT-GEE's runParams with its defaults.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if distdir not in (-1, 1):
+        raise ValueError(f"distdir must be -1 or 1, got {distdir!r}")
+    if int(max_segments) < 1:
+        raise ValueError(f"max_segments must be >= 1, got {max_segments}")
+    if not 0 < best_model_proportion <= 1:
+        raise ValueError(f"best_model_proportion must be in (0, 1], got {best_model_proportion}")
+    series, years, image_shape = _as_series(values, years)
+    xall = (years - years[0]).astype(np.float64)
+    fitted, isvert, stats = _segment_all(
+        series * distdir, xall, int(max_segments), float(spike_threshold), int(vertex_count_overshoot),
+        bool(prevent_one_year_recovery), float(recovery_threshold), float(pval_threshold),
+        float(best_model_proportion), int(min_observations_needed), preset == "idl")
+    fitted *= distdir
+    rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
+    if image_shape is not None:
+        T = len(years)
+        fitted = fitted.T.reshape((T,) + image_shape)
+        isvert = isvert.T.reshape((T,) + image_shape)
+        rmse, p, f = (a.reshape(image_shape) for a in (rmse, p, f))
+        source = series.T.reshape((T,) + image_shape)
+    else:
+        source = series
+    return LandTrendrResult(fitted, isvert, rmse, p, f, years, source, image_shape, distdir)
+
+
+
+def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
+    """Fit-to-vertex (FTV): fit another index on the vertex years of a LandTrendr result.
+
+    ``values`` (n, T) or (T, H, W) of the other index (NaN = missing), ``is_vertex`` of the
+    same shape (e.g. ``segment(...).is_vertex``). Each segment between consecutive vertex
+    years is fitted as in LandTrendr (point-to-point or anchored regression), so the
+    fitted series of all indices break in the same years (the seed's ndvi/tcg/tcw ``_fit``
+    bands). Returns fitted values of the same shape, in the input's units. Pixels with fewer
+    than two vertices get their mean.
+    """
+    series, years, image_shape = _as_series(values, years)
+    isv = np.asarray(is_vertex, dtype=bool)
+    if isv.shape != np.shape(values) and not (isv.ndim == 2 and np.ndim(values) == 1):
+        raise ValueError(f"is_vertex has shape {isv.shape}, values {np.shape(values)}")
+    isv = isv.reshape(len(years), -1).T if image_shape is not None else isv.reshape(series.shape)
+    out = _ftv_all(series, (years - years[0]).astype(np.float64), np.ascontiguousarray(isv))
+    if image_shape is not None:
+        return out.T.reshape((len(years),) + image_shape)
+    return out[0] if np.ndim(values) == 1 else out
+
+
+def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
+    """Spatial median filter of every year of a fitted (T, H, W) stack (the seed recommends it
+    after LandTrendr to remove isolated pixels that the fit left noisy). NaN pixels stay NaN
+    and do not take part."""
+    from scipy import ndimage
+
+    fitted = np.asarray(fitted, dtype=np.float64)
+    if fitted.ndim != 3:
+        raise ValueError(f"median_filter_stack needs a (T, H, W) stack, got shape {fitted.shape}")
+    out = np.empty_like(fitted)
+    for t in range(fitted.shape[0]):
+        band = fitted[t]
+        nan = np.isnan(band)
+        filled = np.where(nan, np.nanmedian(band) if (~nan).any() else 0.0, band)
+        out[t] = np.where(nan, np.nan, ndimage.median_filter(filled, size=size, mode="nearest"))
+    return out

@@ -1,0 +1,515 @@
+"""One loader for every notebook: the bundled sample, a folder of your own stacks, or Earth Engine.
+
+A *scene folder* is the layout every notebook reads and notebook 01 writes::
+
+    <data_dir>/
+      landsat/<index>.tif         one band per year (names yr1990 / yr_1990, or a 'years' tag);
+                                  any CRS, pixel size and size; any subset of the indices;
+                                  int16 index x 1000 or float physical values
+      truth/landsat_truth.tif     optional: bands class, dist_year, dist_mag, gain_year, gain_mag
+      sentinel1/s1_vv.tif, s1_vh.tif   optional: linear intensity, one band per date (YYYY-MM-DD)
+      truth/s1_truth.tif, truth/s1_bmap_truth.tif   optional Sentinel-1 truth
+      scene.json                  optional: provenance written by :meth:`Scene.write`
+
+:func:`load` returns a :class:`Scene`: the stacks by index on one grid (stored units, index
+x 1000, NaN gaps), the years, optional truth and Sentinel-1, and a one-line provenance.
+Later notebooks read an earlier notebook's outputs through :meth:`Scene.read_output`, which
+finds the file in that notebook's ``summary.json`` and refuses another grid or other years.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from . import config
+from .io import Grid, Stack, atomic_path, read_raster, read_stack, write_json, write_stack
+
+LANDSAT_DIR = "landsat"
+S1_DIR = "sentinel1"
+TRUTH_FILE = Path("truth") / "landsat_truth.tif"
+S1_TRUTH_FILE = Path("truth") / "s1_truth.tif"
+S1_BMAP_FILE = Path("truth") / "s1_bmap_truth.tif"
+MANIFEST = "scene.json"
+#: LandTrendr needs at least this many years (its ``min_observations_needed`` default).
+MIN_YEARS = 6
+#: Which index a step uses when the scene has several and none is asked for.
+INDEX_PREFERENCE = ("NDVI", "NBR", "NDMI", "TCW", "TCG", "TCB")
+
+
+class MissingInputError(ValueError):
+    """A step needs data the scene does not have (the message says what and where)."""
+
+
+@dataclass
+class Sentinel1:
+    """A Sentinel-1 VV/VH series: ``vv``, ``vh`` float32 (K, h, w) linear intensity, NaN gaps."""
+
+    vv: np.ndarray
+    vh: np.ndarray
+    dates: list[str]
+    grid: Grid
+    folder: Path
+    truth: dict | None = None
+
+    @property
+    def n_images(self) -> int:
+        return self.vv.shape[0]
+
+
+@dataclass
+class Scene:
+    """Annual stacks of one area on one grid, with what else the folder holds.
+
+    Attributes
+    ----------
+    stacks : {index: Stack}
+        Float32 (T, H, W) in stored units (index x 1000), NaN where there is no value.
+    truth : dict or None
+        ``class``, ``dist_year``, ``dist_mag``, ``gain_year``, ``gain_mag`` (H, W) int16 and
+        ``grid``, when the folder has ``truth/landsat_truth.tif``.
+    s1 : Sentinel1 or None
+    source : {"sample", "folder", "earth_engine"}
+    folder : Path
+        Where the stacks were read from.
+    provenance : str
+        One line: what the scene is and where it came from.
+    notes : list of str
+        Conversions made while reading (each also issued as a warning).
+    aoi : (west, south, east, north) degrees
+    """
+
+    stacks: dict[str, Stack]
+    truth: dict | None
+    s1: Sentinel1 | None
+    source: str
+    folder: Path
+    provenance: str
+    notes: list[str] = field(default_factory=list)
+    aoi: tuple | None = None
+
+    # -- what is there
+    @property
+    def grid(self) -> Grid:
+        return next(iter(self.stacks.values())).grid
+
+    @property
+    def years(self) -> np.ndarray:
+        return next(iter(self.stacks.values())).years
+
+    @property
+    def indices(self) -> list[str]:
+        return list(self.stacks)
+
+    @property
+    def has_truth(self) -> bool:
+        return self.truth is not None
+
+    def has(self, *indices) -> bool:
+        return all(i.upper() in self.stacks for i in indices)
+
+    def stack(self, index: str) -> Stack:
+        """The stack of ``index``; a clear error when the scene does not have it."""
+        key = str(index).upper()
+        if key not in self.stacks:
+            raise MissingInputError(f"{self.folder / LANDSAT_DIR} has no {key} stack ({key.lower()}.tif); "
+                                    f"this scene has {', '.join(self.stacks)}")
+        return self.stacks[key]
+
+    def pick_index(self, index=None, *, purpose="this step") -> str:
+        """``index`` if given (checked), else the first of :data:`INDEX_PREFERENCE` present."""
+        if index is not None:
+            return _check_in(self, index)
+        for name in INDEX_PREFERENCE:
+            if name in self.stacks:
+                return name
+        return self.indices[0]
+
+    def others(self, index: str, wanted=None) -> list[str]:
+        """The scene's indices other than ``index`` (those of ``wanted`` only, when given; each checked)."""
+        if wanted is None:
+            return [i for i in self.indices if i != index.upper()]
+        return [_check_in(self, i) for i in wanted if str(i).upper() != index.upper()]
+
+    def require(self, *indices, why: str) -> None:
+        """Raise :class:`MissingInputError` naming the missing indices and ``why`` they are needed."""
+        missing = [i.upper() for i in indices if i.upper() not in self.stacks]
+        if missing:
+            raise MissingInputError(f"{why} needs {', '.join(missing)}: {self.folder / LANDSAT_DIR} has only "
+                                    f"{', '.join(self.stacks)}")
+
+    def summary(self) -> dict:
+        g = self.grid
+        return {
+            "source": self.source,
+            "provenance": self.provenance,
+            "folder": str(self.folder),
+            "indices": self.indices,
+            "years": [int(self.years[0]), int(self.years[-1])],
+            "n_years": int(len(self.years)),
+            "height": g.height,
+            "width": g.width,
+            "pixel_size_m": float(abs(g.transform.a)),
+            "crs": g.crs.to_string(),
+            "bounds_lonlat": [round(v, 6) for v in g.bounds_lonlat()],
+            "has_truth": self.has_truth,
+            "has_sentinel1": self.s1 is not None,
+            "notes": list(self.notes),
+        }
+
+    # -- checks against the scene
+    def check_grid(self, grid: Grid, path, what: str = "raster") -> None:
+        """Refuse a raster of another grid, naming the file and both grids."""
+        g = self.grid
+        if not grid.same_as(g):
+            raise ValueError(
+                f"{path} ({what}) is on another grid than the scene in {self.folder}: "
+                f"{grid.height} x {grid.width} px, {grid.crs.to_string()}, origin "
+                f"({grid.transform.c:.1f}, {grid.transform.f:.1f}), pixel {grid.transform.a:g}; the scene is "
+                f"{g.height} x {g.width} px, {g.crs.to_string()}, origin ({g.transform.c:.1f}, "
+                f"{g.transform.f:.1f}), pixel {g.transform.a:g}. It was made from another scene: rerun the "
+                "notebook that wrote it on this data_dir")
+
+    def read_output(self, step_dir, key: str, *, stack: bool = False):
+        """Read the output ``key`` that an earlier notebook listed in ``<step_dir>/summary.json``.
+
+        Returns a :class:`Stack` (``stack=True``, years checked) or ``(data (B, H, W), names)``.
+        The grid must be the scene's: another grid or other years raise ValueError naming the
+        file. Prints one line naming the file used.
+        """
+        step_dir = Path(step_dir)
+        manifest = step_dir / "summary.json"
+        if not manifest.exists():
+            raise FileNotFoundError(f"{step_dir} has no summary.json: run the notebook that writes it first")
+        files = json.loads(manifest.read_text()).get("files", {})
+        if key not in files:
+            raise MissingInputError(f"{manifest} lists no output {key!r} (it lists {', '.join(files) or 'none'})")
+        path = step_dir / files[key]
+        if stack:
+            s = read_stack(path)
+            self.check_grid(s.grid, path, key)
+            if len(s.years) != len(self.years) or np.any(s.years != self.years):
+                raise ValueError(f"{path} ({key}) has years {s.years[0]}-{s.years[-1]} ({len(s.years)}), the scene "
+                                 f"in {self.folder} has {self.years[0]}-{self.years[-1]} ({len(self.years)})")
+            print(f"using {path}")
+            return s
+        data, grid, names = read_raster(path)
+        self.check_grid(grid, path, key)
+        print(f"using {path}")
+        return data, names
+
+    # -- writing a complete scene folder
+    def write(self, out_dir) -> dict[str, Path]:
+        """Leave a complete scene folder in ``out_dir`` (stacks, truth, Sentinel-1, scene.json).
+
+        Files read unchanged are copied byte for byte; converted stacks are written in
+        stored units (int16 x 1000). Every file is written atomically. Returns {key: path}.
+        """
+        out = Path(out_dir)
+        written: dict[str, Path] = {}
+        for name, s in self.stacks.items():
+            target = out / LANDSAT_DIR / f"{name.lower()}.tif"
+            if s.meta.get("_converted") or s.path is None:
+                written[f"landsat_{name.lower()}"] = write_stack(target, s.data, s.years, s.grid, dtype="int16",
+                                                                 name=name, scale=s.scale)
+            else:
+                written[f"landsat_{name.lower()}"] = _copy(s.path, target)
+        for rel in (TRUTH_FILE, S1_TRUTH_FILE, S1_BMAP_FILE):
+            src = self.folder / rel
+            if src.exists():
+                written[rel.stem] = _copy(src, out / rel)
+        if self.s1 is not None:
+            for pol in ("vv", "vh"):
+                written[f"s1_{pol}"] = _copy(self.s1.folder / f"s1_{pol}.tif", out / S1_DIR / f"s1_{pol}.tif")
+        origin = self.folder
+        if (self.folder / MANIFEST).exists():
+            origin = json.loads((self.folder / MANIFEST).read_text()).get("origin", str(self.folder))
+        info = {"source": self.source, "origin": str(origin), "provenance": self.provenance, "aoi": self.aoi,
+                "indices": self.indices, "years": [int(y) for y in self.years],
+                "files": {k: str(p.relative_to(out)) for k, p in written.items()}}
+        written["scene"] = write_json(out / MANIFEST, info)
+        return written
+
+
+def _check_in(scene: Scene, index) -> str:
+    scene.stack(index)
+    return str(index).upper()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        return dst
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
+# --------------------------------------------------------------------------- reading stacks
+def _index_of(path: Path) -> str:
+    return path.stem.upper()
+
+
+def read_index_stack(path) -> tuple[Stack, list[str]]:
+    """Read one index stack in any of the accepted forms; returns (stack in index x 1000, notes).
+
+    - int16 (or other integer) with a ``scale`` tag: as written by ltlib, LT-GEE or geemap;
+      without a tag, integers are index x 1000 (LT-GEE's convention) and a note says so;
+      stacks without a nodata tag that hold -32768 (integers: the type's minimum) have those
+      values treated as nodata, with a warning.
+    - float values beyond +-2 without a ``scale`` tag are index x 1000 too (a note says so).
+    - float with physical values (|value| <= 2, e.g. NDVI -1..1) and no ``scale`` tag:
+      multiplied by 1000, with a warning that says so.
+    """
+    path = Path(path)
+    name = _index_of(path)
+    info = config.INDICES.get(name)
+    notes: list[str] = []
+    with rasterio.open(path) as src:
+        dtype = np.dtype(src.dtypes[0])
+        tags = src.tags()
+        nodata_tag = src.nodata
+    s = read_stack(path)
+    if nodata_tag is None:
+        # the usual fill values of int16 exports (and of float copies of them)
+        fill = np.iinfo(dtype).min if dtype.kind in "iu" else config.NODATA_INT16
+        hit = s.data == np.float32(fill)
+        if hit.any():
+            s.data[hit] = np.nan
+            notes.append(f"{path}: no nodata tag; its {int(hit.sum())} values {fill} were read as nodata")
+    if "scale" in tags:
+        scale = float(tags["scale"])
+    elif dtype.kind == "f" and np.nanmax(np.abs(s.data), initial=0) <= 2.0:
+        s.data *= np.float32(1000)
+        scale = 0.001
+        s.meta["_converted"] = True
+        notes.append(f"{path}: float values in physical units ({np.nanmin(s.data) / 1000:.3f} .. "
+                     f"{np.nanmax(s.data) / 1000:.3f}) were multiplied by 1000 (index x 1000, ltlib's stored units)")
+    else:
+        scale = info.scale if info else 1.0
+        notes.append(f"{path}: no 'scale' tag; {dtype.name} values read as {name} x {1 / scale:g}")
+    if info is not None and not np.isclose(scale, info.scale):
+        # e.g. x 10000 reflectance-based values: bring them to ltlib's x 1000
+        factor = np.float32(scale / info.scale)
+        s.data *= factor
+        notes.append(f"{path}: scale tag {scale:g}; values multiplied by {factor:g} to {name} x {1 / info.scale:g}")
+        s.meta["_converted"] = True
+        scale = info.scale
+    s.scale = scale
+    s.name = name
+    finite = np.isfinite(s.data)
+    if not finite.any():
+        raise ValueError(f"{path}: every value is nodata ({s.data.shape[0]} bands of {s.grid.height} x "
+                         f"{s.grid.width} px)")
+    return s, notes
+
+
+def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[str], list[str]]:
+    ldir = folder / LANDSAT_DIR
+    if not ldir.is_dir():
+        raise FileNotFoundError(f"{ldir} does not exist: a scene folder holds landsat/<index>.tif stacks "
+                                "(see ltlib.scene); data_dir was " + str(folder))
+    found = {p.stem.upper(): p for p in sorted(ldir.glob("*.tif")) if not p.name.startswith(".")}
+    if not found:
+        raise FileNotFoundError(f"{ldir} has no .tif stacks (expected e.g. ndvi.tif, nbr.tif)")
+    # known indices in ltlib's order; other files are named, not silently skipped
+    files = {i: found[i] for i in config.INDICES if i in found}
+    others = [found[k].name for k in found if k not in files]
+    if indices is None:
+        wanted = list(files)
+        if others:
+            print(f"ignored in {ldir}: {', '.join(others)} (not an index ltlib knows: {', '.join(config.INDICES)})")
+        if not wanted:
+            raise FileNotFoundError(f"{ldir} has no stack of a known index (found {', '.join(others)}; expected "
+                                    f"e.g. ndvi.tif, nbr.tif)")
+    else:
+        wanted = [str(i).upper() for i in indices]
+        unknown = [i for i in wanted if i not in config.INDICES]
+        if unknown:
+            raise ValueError(f"unknown index {', '.join(unknown)}: ltlib knows {', '.join(config.INDICES)}")
+    present = [i for i in wanted if i in files]
+    missing = [i for i in wanted if i not in files]
+    if not present:
+        raise FileNotFoundError(f"{ldir} has none of {', '.join(wanted)} (it has {', '.join(found)})")
+    stacks, notes = {}, []
+    for name in present:
+        s, n = read_index_stack(files[name])
+        notes += n
+        stacks[name] = s
+    first_name, first = next(iter(stacks.items()))
+    for name, s in stacks.items():
+        if not s.grid.same_as(first.grid):
+            raise ValueError(f"{s.path} and {first.path} are on different grids ({s.grid.shape} {s.grid.crs} vs "
+                             f"{first.grid.shape} {first.grid.crs}): every stack of a scene must share one grid")
+        if len(s.years) != len(first.years) or np.any(s.years != first.years):
+            raise ValueError(f"{s.path} has years {s.years[0]}-{s.years[-1]} ({len(s.years)} bands), {first.path} "
+                             f"{first.years[0]}-{first.years[-1]} ({len(first.years)}): stacks of a scene need the "
+                             "same years")
+    if years is not None:
+        y0 = int(first.years[0] if years[0] is None else years[0])
+        y1 = int(first.years[-1] if years[-1] is None else years[-1])
+        sel = (first.years >= y0) & (first.years <= y1)
+        if not sel.any():
+            raise ValueError(f"years {y0}-{y1} are not in {ldir} (its stacks have {first.years[0]}-{first.years[-1]})")
+        for s in stacks.values():
+            s.data, s.years = s.data[sel], s.years[sel]
+    n_years = len(first.years)
+    if n_years < MIN_YEARS:
+        raise ValueError(f"{first.path}: {n_years} years ({first.years.tolist()}); LandTrendr and the trajectory "
+                         f"steps need at least {MIN_YEARS}")
+    return stacks, missing, notes
+
+
+def _read_truth(folder: Path, grid: Grid) -> dict | None:
+    path = folder / TRUTH_FILE
+    if not path.exists():
+        return None
+    data, tgrid, names = read_raster(path)
+    if not tgrid.same_as(grid):
+        raise ValueError(f"{path} is not on the grid of the stacks in {folder / LANDSAT_DIR} "
+                         f"({tgrid.shape} {tgrid.crs} vs {grid.shape} {grid.crs})")
+    out = {n: np.nan_to_num(data[i]).astype(np.int16) for i, n in enumerate(names)}
+    out["grid"] = tgrid
+    return out
+
+
+def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | None:
+    """``<folder>/s1_vv.tif`` and ``s1_vh.tif`` (and truth beside, when ``folder`` is a scene's
+    ``sentinel1/``); None when absent. The two must share grid and dates; with ``landsat_grid``
+    the Sentinel-1 area must overlap the Landsat scene."""
+    folder = Path(folder)
+    vv_path, vh_path = folder / "s1_vv.tif", folder / "s1_vh.tif"
+    if not vv_path.exists() and not vh_path.exists():
+        return None
+    for p in (vv_path, vh_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: a Sentinel-1 stack needs both s1_vv.tif and s1_vh.tif")
+    vv, grid, dates = read_raster(vv_path)
+    vh, grid_vh, dates_vh = read_raster(vh_path)
+    if not grid.same_as(grid_vh):
+        raise ValueError(f"{vv_path} and {vh_path} are on different grids")
+    if dates != dates_vh:
+        raise ValueError(f"{vv_path} and {vh_path} have different dates")
+    if landsat_grid is not None:
+        w, s, e, n = grid.bounds_lonlat()
+        lw, ls, le, ln = landsat_grid.bounds_lonlat()
+        if w >= le or e <= lw or s >= ln or n <= ls:
+            raise ValueError(f"{vv_path} covers lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}, outside the Landsat "
+                             f"scene (lon {lw:.4f}..{le:.4f}, lat {ls:.4f}..{ln:.4f})")
+    truth = None
+    root = folder.parent
+    if (root / S1_TRUTH_FILE).exists() and (root / S1_BMAP_FILE).exists():
+        tdata, tgrid, tnames = read_raster(root / S1_TRUTH_FILE)
+        bmap, bgrid, _ = read_raster(root / S1_BMAP_FILE)
+        if not (tgrid.same_as(grid) and bgrid.same_as(grid)):
+            raise ValueError(f"{root / S1_TRUTH_FILE} is not on the grid of {vv_path}")
+        truth = {n: tdata[i].astype(np.uint8) for i, n in enumerate(tnames)}
+        truth["bmap"] = bmap.astype(np.uint8)
+        truth["grid"] = tgrid
+    return Sentinel1(vv, vh, list(dates), grid, folder, truth)
+
+
+def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict | None) -> str:
+    first = next(iter(stacks.values()))
+    g = first.grid
+    what = {"sample": "SIMULATED sample scene", "folder": "own stacks",
+            "earth_engine": "Earth Engine composites"}[source]
+    where = f"in {folder}"
+    if manifest and manifest.get("origin") and Path(manifest["origin"]).resolve() != folder.resolve():
+        where = f"from {manifest['origin']}, copied to {folder}"
+    extras = [x for x, ok in (("truth", truth is not None), ("Sentinel-1", s1 is not None)) if ok]
+    return (f"{what} {where}: {', '.join(stacks)}, {first.years[0]}-{first.years[-1]} ({len(first.years)} years), "
+            f"{g.height} x {g.width} px of {abs(g.transform.a):g} m, {g.crs.to_string()}"
+            + (f", with {' and '.join(extras)}" if extras else ", no truth, no Sentinel-1"))
+
+
+def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=None, ee_project=None,
+         llr_asset=None, download_dir=None, quiet: bool = False) -> Scene:
+    """Load the scene every notebook works on.
+
+    Parameters
+    ----------
+    data_dir : path
+        A scene folder (the sample ``data/sample``, your own folder, or notebook 01's output).
+        With ``use_gee`` it is the fallback when Earth Engine is not available.
+    indices : list of str or None
+        Indices wanted (e.g. ``["NDVI", "NBR"]``); None: every stack in the folder. Wanted
+        indices the folder does not have are reported in one line (steps say what they need).
+    use_gee : bool
+        Build annual composites for ``aoi`` and ``years`` on Earth Engine and download them
+        into ``download_dir`` (a scene folder), then read that.
+    aoi : (west, south, east, north) degrees, GeoJSON or None (the seed's Bingham Canyon box).
+    years : (first, last) or None
+        Keep these years only, either may be None (Earth Engine: the years to build, default
+        1972-2022).
+    ee_project : str or None
+        Google Cloud project for Earth Engine (else ``EE_PROJECT``).
+    llr_asset : str or None
+        LandsatLinkr asset for the MSS years on Earth Engine.
+    download_dir : path
+        Where Earth Engine downloads go (required with ``use_gee``).
+
+    Returns
+    -------
+    Scene
+    """
+    source = None
+    folder = None
+    if years is not None and all(y is None for y in years):
+        years = None
+    if use_gee:
+        from . import gee
+
+        if download_dir is None:
+            raise ValueError("use_gee=True needs download_dir (the notebook's output_dir) for the downloads")
+        if gee.initialize(ee_project):
+            y0, y1 = (config.START_YEAR, config.END_YEAR) if years is None else (years[0], years[-1])
+            y0, y1 = int(config.START_YEAR if y0 is None else y0), int(config.END_YEAR if y1 is None else y1)
+            aoi = config.AOI_BBOX if aoi is None else aoi
+            want = tuple(i.upper() for i in (indices or config.SAMPLE_INDICES))
+            folder = Path(download_dir)
+            gee.collect_landsat_to_dir(folder / LANDSAT_DIR, aoi=aoi, start_year=y0, end_year=y1, indices=want,
+                                       llr_asset=llr_asset)
+            source, years = "earth_engine", None
+        else:
+            print(f"Earth Engine not available: using {data_dir} instead")
+    if folder is None:
+        if data_dir is None:
+            raise ValueError("give data_dir (a scene folder such as ../data/sample) or use_gee=True")
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"data_dir {folder} is not a folder (absolute: {folder.resolve()})")
+    manifest = None
+    if (folder / MANIFEST).exists():
+        manifest = json.loads((folder / MANIFEST).read_text())
+    if source is None:
+        if (folder / "sample_manifest.json").exists():
+            source = "sample"
+        elif manifest and manifest.get("source") in ("sample", "earth_engine", "folder"):
+            source = manifest["source"]
+        else:
+            source = "folder"
+    stacks, missing, notes = _read_landsat(folder, indices, years)
+    for n in notes:
+        warnings.warn(n, stacklevel=2)
+    first = next(iter(stacks.values()))
+    truth = _read_truth(folder, first.grid)
+    s1 = load_sentinel1(folder / S1_DIR, landsat_grid=first.grid)
+    if aoi is None:
+        aoi = tuple(manifest["aoi"]) if manifest and manifest.get("aoi") else None
+    if aoi is None:
+        aoi = tuple(round(v, 6) for v in first.grid.bounds_lonlat())
+    scene = Scene(stacks, truth, s1, source, folder, _describe(source, folder, stacks, truth, s1, manifest),
+                  notes, tuple(aoi) if not isinstance(aoi, (str, dict)) else aoi)
+    if not quiet:
+        print(scene.provenance)
+        if missing:
+            print(f"not in this scene: {', '.join(missing)} (steps that need them say so)")
+    if source == "earth_engine" and manifest is None:
+        scene.write(folder)  # records provenance and AOI beside the downloads
+    return scene
