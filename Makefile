@@ -1,13 +1,15 @@
 # ltlib: two commands on a fresh machine.
 #   make demo  - create .venv if needed, run every notebook on data/sample into outputs/
+#                (make demo DATA=/path/to/scene: notebook 01 reads that scene folder, 02-05 read 01's output)
 #   make test  - create .venv if needed, run the test suite (includes every notebook)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+DATA ?= data/sample
 
-.PHONY: venv demo test test-all lab bench sample clean-outputs
+.PHONY: venv demo test test-all lab bench sample batch clean-outputs
 
 venv: $(STAMP)
 
@@ -24,14 +26,21 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 demo: venv
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb .ipynb); mkdir -p outputs/$$name; \
-	  echo "== $$name"; \
+	  src=$(abspath outputs/01_collect_landsat); [ $$name = 01_collect_landsat ] && src=$(abspath $(DATA)); \
+	  echo "== $$name (data_dir $$src)"; \
 	  (cd notebooks && ../$(PY) -m papermill --cwd . -k python3 $$name.ipynb ../outputs/$$name/$$name.ipynb \
-	     -p output_dir ../outputs/$$name) || exit 1; \
+	     -p data_dir $$src -p output_dir ../outputs/$$name) || exit 1; \
 	done
 	@echo
 	@echo "Done. Executed notebooks, figures, GeoTIFFs and summary.json are in outputs/<notebook>/:"
 	@ls -d outputs/*/
 	@echo "Open them interactively with: make lab"
+
+# make batch SITES=sites.csv [OUT=outputs/batch]: notebooks 01-05 for every site (ltlib.batch)
+OUT ?= outputs/batch
+batch: venv
+	@test -n "$(SITES)" || { echo "usage: make batch SITES=sites.csv [OUT=outputs/batch]"; exit 2; }
+	$(PY) -m ltlib.batch $(SITES) --out $(OUT)
 
 test: venv
 	$(PY) -m pytest

@@ -239,14 +239,14 @@ class TrainedModel:
         Loading unpickles (sklearn/pyts estimators), so only load files you trust.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         import torch
 
         state = {k: getattr(self, k) for k in ("name", "kind", "n_steps", "norm", "arch_kwargs",
                                               "estimator", "features", "history", "fit_seconds", "scores")}
         state["net"] = None if self.net is None else {k: v.cpu() for k, v in self.net.state_dict().items()}
         state["ltlib_model_format"] = 1
-        torch.save(state, path)
+        with io.atomic_path(path) as tmp:  # an interrupted save leaves no truncated model file
+            torch.save(state, tmp)
         return path
 
     @classmethod

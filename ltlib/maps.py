@@ -291,3 +291,70 @@ def add_ee_time_slider(m, collection, vis: dict, *, start_year: int, end_year: i
     m.add_time_slider(ee.ImageCollection(collection), vis, labels=labels, layer_name=name,
                       time_interval=time_interval)
     return m
+
+
+def sar_change_map(result, grid: Grid, dates):
+    """A map of the omnibus change maps (:class:`ltlib.sar.OmnibusResult` on ``grid``; ``dates``
+    the K image dates): smap, cmap and fmap layers, each with its own colour bar or legend, and
+    the seed's composite (R = cmap, G = smap, B = fmap) on top. Unchanged pixels are
+    transparent. Returns the finished map."""
+    from . import plots, sar
+
+    k = result.k
+    first = f"1 = {dates[0]}/{dates[1]}"
+    m = make_map(grid)
+    for name, what in (("smap", "first"), ("cmap", "last")):
+        a = getattr(result, name)
+        add_continuous(m, np.where(result.valid & (a > 0), a, np.nan).astype(float), grid, f"{name}: {what} change",
+                       cmap="viridis", vmin=1, vmax=max(k - 1, 2),
+                       label=f"{name}: interval of the {what} change ({first})")
+    colors = plots.fmap_colors(max(int(result.fmap.max()), 1))
+    add_categorical(m, np.where(result.valid & (result.fmap > 0), result.fmap, np.nan), grid,
+                    "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
+                    colors=colors)
+    sar.add_composite(m, result, grid)
+    return finish(m)
+
+
+def cluster_map(runs, truth=None):
+    """A map of :class:`ltlib.cluster.ClusterRun` label images, one layer each with its legend.
+
+    The last run is on top; the scene's truth classes (``scene.truth``), when given, are a
+    layer below the clusters and hidden at first (switch them on in the layer control).
+    Label -1 (no data) is transparent; label k (flat pixels, set aside) is black. Returns the
+    finished map.
+    """
+    from . import config
+
+    runs = [r for r in runs if r is not None]
+    if not runs:
+        raise ValueError("cluster_map needs at least one ClusterRun")
+    m = make_map(runs[0].grid)
+    if truth is not None:
+        layer = add_categorical(m, truth["class"], truth["grid"], "Truth trajectory class",
+                                names=config.CLASS_NAMES, colors=config.CLASS_COLORS, legend=False)
+        layer.visible = False
+    for run in runs:
+        img = run.label_image()
+        names, colors = run.legend()
+        present = {int(v) for v in np.unique(img) if v >= 0}
+        add_categorical(m, np.where(img >= 0, img, np.nan), run.grid, f"k-Shape {run.title}",
+                        names={v: names[v] for v in present}, colors={v: colors[v] for v in present})
+    return finish(m)
+
+
+def trajectory_class_map(class_map, grid: Grid, *, name: str = "Trajectory class", truth=None):
+    """A map of a trajectory class map (uint8 (H, W), 255 = unclassified, transparent) with its
+    legend; truth classes (H, W), when given, are a hidden layer below it (switch it on in the
+    layer control). Returns the finished map."""
+    from . import config
+
+    names, colors = config.CLASS_NAMES, config.CLASS_COLORS
+    m = make_map(grid)
+    if truth is not None:
+        layer = add_categorical(m, np.asarray(truth, np.float32), grid, "Truth trajectory class", names=names,
+                                colors=colors, legend=False)
+        layer.visible = False
+    shown = np.where(np.asarray(class_map) == 255, np.nan, class_map).astype(np.float32)
+    add_categorical(m, shown, grid, name, names=names, colors=colors)
+    return finish(m)

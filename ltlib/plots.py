@@ -289,3 +289,313 @@ def plot_fitted_examples(stack, fitted, *, truth=None, loss=None, gain=None, n_p
                                          ylabel=unit, names=names, colors=colors)
     fig.suptitle(f"{stack.name}: source (points) and LandTrendr fit (lines)", y=1.02)
     return fig
+
+
+# ----------------------------------------------------------------------------- Sentinel-1 (notebook 05)
+def plot_s1_period(years, counts, window: dict, *, title="", s1_years=config.S1_AB_YEARS):
+    """Disturbance-year histogram with the Sentinel-1 A+B era shaded, the most frequent year
+    (red) and the year the Sentinel-1 window starts in (blue).
+
+    ``years``, ``counts`` (n,) ints; ``window`` as from :func:`ltlib.sar.pick_s1_period`
+    (``most_frequent_year``, ``year``). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    years, counts = np.asarray(years), np.asarray(counts)
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    ax.bar(years, counts, color="0.6", label="pixels")
+    ax.axvspan(s1_years[0] - 0.5, s1_years[1] + 0.5, color="tab:blue", alpha=0.12, label="Sentinel-1 A+B era")
+    top = counts.max() if counts.size else 1
+    if window.get("most_frequent_year") is not None:
+        ax.bar([window["most_frequent_year"]], [top], color="tab:red", label="most frequent year")
+    ax.bar([window["year"]], [counts[years == window["year"]].sum()], color="tab:blue", label="chosen year")
+    ax.set_xlabel("Disturbance year")
+    ax.set_ylabel("Pixels")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def plot_s1_mean(vv, vh, grid, *, title_suffix=""):
+    """Mean VV and VH backscatter (dB) of a (K, h, w) linear-intensity stack; zeros and NaN are
+    left out of the mean. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .maps import plot_continuous
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, band, name in zip(axes, (vv, vh), ("VV", "VH")):
+        band = np.asarray(band)
+        ok = band > 0  # zeros (border noise) and NaN
+        with np.errstate(divide="ignore", invalid="ignore"):
+            db = 10 * np.log10(np.where(ok, band, 0).sum(0) / ok.sum(0))
+        plot_continuous(ax, db, grid, cmap="gray", label="backscatter (dB)",
+                        title=f"Mean {name}, {band.shape[0]} images{title_suffix}")
+    fig.tight_layout()
+    return fig
+
+
+def fmap_colors(fmax: int) -> dict:
+    """{n changes: "#rrggbb"} for 1..fmax (plasma)."""
+    import matplotlib
+
+    cols = matplotlib.colormaps["plasma"].resampled(fmax + 1)(np.arange(fmax))
+    return {n + 1: "#%02x%02x%02x" % tuple(int(255 * c) for c in cols[n][:3]) for n in range(fmax)}
+
+
+def plot_sar_change_maps(result, grid):
+    """The omnibus maps as a static figure: composite (R = cmap, G = smap, B = fmap), smap, cmap
+    and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from . import sar
+    from .maps import _extent_km, _label_axes, plot_categorical, plot_continuous
+
+    k = result.k
+    changed = result.valid & (result.fmap > 0)
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
+    rgb = sar.composite(result.cmap, result.smap, result.fmap, k)
+    axes[0].imshow(np.where(changed[..., None], rgb, 0), extent=_extent_km(grid), interpolation="nearest")
+    _label_axes(axes[0], grid, "Composite R=cmap G=smap B=fmap")
+    for ax, name, what in zip(axes[1:3], ("smap", "cmap"), ("first", "last")):
+        data = np.where(result.valid & (getattr(result, name) > 0), getattr(result, name), np.nan).astype(float)
+        plot_continuous(ax, data, grid, cmap="viridis", vmin=1, vmax=max(k - 1, 2),
+                        label=f"interval of the {what} change", title=f"{name}: {what} change")
+    colors = fmap_colors(max(int(result.fmap.max()), 1))
+    plot_categorical(axes[3], np.where(result.valid, result.fmap, 0), grid,
+                     names={0: "none", **{n: f"change{'s' if n > 1 else ''}" for n in colors}},
+                     colors={0: "#ffffff", **colors}, title="fmap: number of changes")
+    fig.tight_layout()
+    return fig
+
+
+def plot_change_proportions(proportions, dates, *, title=""):
+    """Stacked bars per interval of the share (%) of pixels that got brighter, darker or an
+    indefinite change. ``proportions`` (K-1, 3) fractions, ``dates`` K ISO dates (bars at the
+    interval's end date). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .sar import BMAP_COLORS, BMAP_NAMES
+
+    prop = np.asarray(proportions)
+    ends = np.array(list(dates)[1:], dtype="datetime64[D]")
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    bottom = np.zeros(len(ends))
+    for c in range(3):
+        ax.bar(ends, 100 * prop[:, c], width=10, bottom=bottom, color=BMAP_COLORS[c + 1], label=BMAP_NAMES[c + 1])
+        bottom += 100 * prop[:, c]
+    ax.set_xlabel("End date of the interval")
+    ax.set_ylabel("Changed pixels (%)")
+    ax.set_title(title)
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def plot_detections_per_interval(bmap, truth_bmap, valid, dates):
+    """Per interval: true changes, those found at the right interval, and false alarms (below 0).
+
+    ``bmap``, ``truth_bmap`` (K-1, h, w) uint8 (0 = none), ``valid`` (h, w) bool, ``dates`` K
+    ISO dates. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    pred, true = np.asarray(bmap)[:, valid], np.asarray(truth_bmap)[:, valid]
+    ends = np.array(list(dates)[1:], dtype="datetime64[D]")
+    fig, ax = plt.subplots(figsize=(12, 3.5))
+    ax.bar(ends, (true > 0).sum(1), width=10, color="0.75", label="true changes")
+    ax.bar(ends, ((true > 0) & (pred > 0)).sum(1), width=6, color="tab:green", label="found at the right interval")
+    ax.bar(ends, -((true == 0) & (pred > 0)).sum(1), width=6, color="tab:red", label="false alarms (below 0)")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("End date of the interval")
+    ax.set_ylabel("Pixels")
+    ax.set_title("Detected vs true changes per interval")
+    ax.legend(loc="upper right")
+    fig.autofmt_xdate()
+    return fig
+
+
+# ----------------------------------------------------------------------------- k-Shape (notebook 03)
+def plot_elbow_views(sbd_table, euclidean_table=None, *, title=""):
+    """The SBD elbow (what k-Shape minimises) beside the seed's Euclidean elbow, on one figure.
+
+    Parameters
+    ----------
+    sbd_table : pandas.DataFrame
+        From :func:`ltlib.cluster.elbow` (drawn by :func:`plot_elbow`).
+    euclidean_table : pandas.DataFrame or None
+        From :func:`ltlib.cluster.euclidean_elbow`, drawn by yellowbrick's own
+        ``KElbowVisualizer`` (distortion, fit time, its elbow); None: the SBD panel only.
+    title : str
+        What was clustered, e.g. ``"NDVI"``; prefixes both panel titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    n = 1 if euclidean_table is None else 2
+    fig, axes = plt.subplots(1, n, figsize=(6.8 * n, 4), squeeze=False)
+    prefix = f"{title}: " if title else ""
+    plot_elbow(sbd_table, axes=axes[0, 0], title=f"{prefix}SBD elbow (k-Shape)")
+    if euclidean_table is not None:
+        from sklearn.cluster import KMeans
+
+        from .cluster.select import yellowbrick
+
+        KElbowVisualizer = yellowbrick("cluster", "KElbowVisualizer")
+        kn = euclidean_table.attrs.get("knee")
+        ax = axes[0, 1]
+        viz = KElbowVisualizer(KMeans(), ax=ax, fig=fig, k=[int(k) for k in euclidean_table["k"]],
+                               timings=True, locate_elbow=kn is not None)
+        # the measured values, drawn as the visualizer draws them (no refit)
+        viz.k_values_ = [int(k) for k in euclidean_table["k"]]
+        viz.k_scores_ = list(euclidean_table["distortion"])
+        viz.k_timers_ = list(euclidean_table["fit_time_s"])
+        viz.elbow_value_ = kn
+        viz.elbow_score_ = float(euclidean_table.loc[euclidean_table["k"] == kn, "distortion"].iloc[0]) \
+            if kn is not None else 0
+        viz.draw()
+        viz.finalize()
+        ax.set_title(f"{prefix}Euclidean elbow (the seed's KElbowVisualizer, k-means)")
+        ax.set_xlabel("Number of clusters k")
+        ax.set_ylabel("distortion (sum of squared Euclidean distances, z-score$^2$)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cluster_centroids(run):
+    """The centroid shapes of a :class:`ltlib.cluster.ClusterRun` over its members (see
+    :func:`plot_centroids`), titled with its indices and k. Returns the figure."""
+    fig = plot_centroids(run.prepared.X, run.labels, run.centers, years=run.years, var_names=list(run.indices))
+    fig.suptitle(f"k-Shape centroids, {run.title} (k={run.k})", y=1.01)
+    return fig
+
+
+def cluster_maps_figure(runs, truth=None):
+    """Label maps of :class:`ltlib.cluster.ClusterRun` objects side by side in map coordinates,
+    after the truth classes when given (``scene.truth``). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .maps import plot_categorical
+
+    runs = [r for r in runs if r is not None]
+    panels = len(runs) + (truth is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5), squeeze=False)
+    axes = list(axes[0])
+    if truth is not None:
+        plot_categorical(axes.pop(0), truth["class"], truth["grid"], names=config.CLASS_NAMES,
+                         colors=config.CLASS_COLORS, title="Truth trajectory class")
+    for ax, run in zip(axes, runs):
+        names, colors = run.legend()
+        plot_categorical(ax, run.label_image(), run.grid, names=names, colors=colors,
+                         title=f"k-Shape {run.title}, k={run.k}")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- trajectory classes (notebook 04)
+def plot_class_examples(X, y, *, years, n_examples: int = 5, seed: int = 0, source: str = "labelled set"):
+    """Class prototypes (top row) and a few labelled series of each class (bottom row).
+
+    ``X`` (n, T) physical NDVI, ``y`` (n,) classes 0..5, ``years`` (T,). The prototypes are
+    :func:`ltlib.trainingset.class_prototypes` of the same length. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .trainingset import class_prototypes
+
+    names, colors = config.CLASS_NAMES, config.CLASS_COLORS
+    X, y, years = np.asarray(X), np.asarray(y), np.asarray(years)
+    protos = class_prototypes(n_years=X.shape[1])
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(2, len(names), figsize=(20, 6), sharex=True)
+    for c in names:
+        axes[0, c].plot(years, protos[c], color=colors[c], lw=2.5)
+        axes[0, c].set_title(f"{c} {names[c]}", color=colors[c])
+        members = np.flatnonzero(y == c)
+        for i in rng.choice(members, size=min(n_examples, len(members)), replace=False):
+            axes[1, c].plot(years, X[i], lw=1)
+        axes[1, c].set_xlabel("Year")
+    axes[0, 0].set_ylabel("prototype NDVI")
+    axes[1, 0].set_ylabel(f"{source} NDVI")
+    fig.suptitle(f"Class prototypes (top) and examples from {source} (bottom)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_series_images(X, y, *, years):
+    """One series of each class as the four images of :data:`ltlib.classify.IMAGE_MODELS`
+    (GADF, GASF, Markov transition field, recurrence plot), one row per method.
+
+    ``X`` (n, T) physical NDVI, ``y`` (n,) classes (every class present), ``years`` (T,).
+    Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .classify import IMAGE_MODELS, normalize, to_images
+
+    names = config.CLASS_NAMES
+    y, years = np.asarray(y), np.asarray(years)
+    first = np.array([np.flatnonzero(y == c)[0] for c in names])
+    Xn = normalize(np.asarray(X)[first])
+    units = {"MTF": "transition probability", "RP": "|x_i - x_j| (normalised NDVI)"}
+    fig, axes = plt.subplots(len(IMAGE_MODELS), len(names), figsize=(18, 12))
+    extent = (years[0], years[-1], years[0], years[-1])
+    for r, method in enumerate(IMAGE_MODELS):
+        imgs = to_images(Xn, method)[:, 0]
+        lim = (-1, 1) if method in ("GADF", "GASF") else (float(imgs.min()), float(imgs.max()))
+        for c in names:
+            im = axes[r, c].imshow(imgs[c], cmap="RdBu_r", origin="lower", vmin=lim[0], vmax=lim[1], extent=extent)
+            axes[r, c].set_title(f"{method}: {c} {names[c]}", fontsize=9)
+            axes[r, c].set_xlabel("year j")
+            axes[r, c].set_ylabel("year i")
+        fig.colorbar(im, ax=axes[r], fraction=0.02, label=units.get(method, method))
+    return fig
+
+
+def confusion_figure(cm, *, title: str = "", xlabel: str = "Predicted", ylabel: str = "True"):
+    """:func:`plot_confusion` of ``cm`` (K, K) counts, rows = ``ylabel`` classes, on its own figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    plot_confusion(ax, cm, title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_history(history, *, title: str = ""):
+    """Training and validation loss (cross-entropy) and validation accuracy per epoch.
+
+    ``history``: the DataFrame of :attr:`ltlib.classify.TrainedModel.history`. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for col in history.columns:
+        ax.plot(history.index, history[col], marker="o", ms=3, label=col)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (cross-entropy) / accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def class_map_figure(class_map, grid, *, title: str, truth=None):
+    """A trajectory class map (uint8 (H, W), 255 = unclassified) in map coordinates, with the
+    truth classes beside it when given. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .maps import plot_categorical
+
+    names, colors = config.CLASS_NAMES, config.CLASS_COLORS
+    shown = np.where(np.asarray(class_map) == 255, -1, class_map)  # -1 has no colour: transparent
+    fig, axes = plt.subplots(1, 1 if truth is None else 2, figsize=(6.5 if truth is None else 13, 6), squeeze=False)
+    plot_categorical(axes[0, 0], shown, grid, names=names, colors=colors, title=title)
+    if truth is not None:
+        plot_categorical(axes[0, 1], truth, grid, names=names, colors=colors, title="Truth")
+    fig.tight_layout()
+    return fig

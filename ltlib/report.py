@@ -15,6 +15,7 @@ Examples
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,6 +23,32 @@ from . import io
 from .scene import MissingInputError
 
 SUMMARY = "summary.json"
+
+
+def earlier_output(output_dir, notebook: str, given=None) -> Path | None:
+    """The output folder of an earlier notebook, or None when there is none to use.
+
+    ``given`` (a notebook parameter such as ``landtrendr_dir``): a folder to use, or ``""`` for
+    none; None: ``<output_dir>/../<notebook>`` when it holds a ``summary.json`` (the layout of
+    ``make demo`` and of chained papermill runs). A given folder without ``summary.json`` is an
+    error naming it.
+    """
+    if given == "":
+        return None
+    if given is not None:
+        folder = Path(given)
+        if not (folder / SUMMARY).exists():
+            raise FileNotFoundError(f"{folder} has no {SUMMARY}: give the output_dir of a finished {notebook} run")
+        if json.loads((folder / SUMMARY).read_text()).get("status") != "complete":
+            raise ValueError(f"{folder}: the {notebook} run there did not finish (status in {SUMMARY})")
+        return folder
+    folder = Path(output_dir).resolve().parent / notebook
+    if not (folder / SUMMARY).exists():
+        return None
+    if json.loads((folder / SUMMARY).read_text()).get("status") != "complete":
+        print(f"not using {folder}: its {notebook} run did not finish")
+        return None
+    return folder
 
 
 def _jsonable(value):
@@ -79,6 +106,11 @@ class Report:
         """Record ``value`` (or its ``summary()``) under ``key``; returns ``value``."""
         self.values[key] = _jsonable(value)
         return value
+
+    def update(self, result) -> None:
+        """Record every key of ``result.summary()`` (or of a dict) at the top level."""
+        for key, value in _jsonable(result).items():
+            self.values[key] = value
 
     def file(self, key: str, path) -> Path:
         """Register a file this run wrote (under ``output_dir``)."""

@@ -428,6 +428,23 @@ def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict
             + (f", with {' and '.join(extras)}" if extras else ", no truth, no Sentinel-1"))
 
 
+def _earth_engine_manifest(data_dir) -> dict | None:
+    """scene.json of an Earth Engine download in ``data_dir`` (notebook 01's output), or None."""
+    if data_dir is None or not (Path(data_dir) / MANIFEST).exists():
+        return None
+    info = json.loads((Path(data_dir) / MANIFEST).read_text())
+    return info if info.get("source") == "earth_engine" and info.get("aoi") else None
+
+
+def _same_request(info: dict, aoi, years, indices) -> bool:
+    try:
+        same_aoi = np.allclose(np.asarray(info["aoi"], float), np.asarray(aoi, float))
+    except (TypeError, ValueError):  # a GeoJSON AOI: compare as given
+        same_aoi = info["aoi"] == aoi
+    return bool(same_aoi and info["years"][0] == years[0] and info["years"][-1] == years[1]
+                and set(indices) <= set(info["indices"]))
+
+
 def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=None, ee_project=None,
          llr_asset=None, download_dir=None, quiet: bool = False) -> Scene:
     """Load the scene every notebook works on.
@@ -443,10 +460,11 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
     use_gee : bool
         Build annual composites for ``aoi`` and ``years`` on Earth Engine and download them
         into ``download_dir`` (a scene folder), then read that.
-    aoi : (west, south, east, north) degrees, GeoJSON or None (the seed's Bingham Canyon box).
+    aoi : (west, south, east, north) degrees, GeoJSON or None: the area of an Earth Engine
+        scene in ``data_dir`` (notebook 01's output), else the seed's Bingham Canyon box.
     years : (first, last) or None
-        Keep these years only, either may be None (Earth Engine: the years to build, default
-        1972-2022).
+        Keep these years only, either may be None (Earth Engine: the years to build; default
+        those of an Earth Engine scene in ``data_dir``, else 1972-2022).
     ee_project : str or None
         Google Cloud project for Earth Engine (else ``EE_PROJECT``).
     llr_asset : str or None
@@ -468,13 +486,22 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         if download_dir is None:
             raise ValueError("use_gee=True needs download_dir (the notebook's output_dir) for the downloads")
         if gee.initialize(ee_project):
+            earlier = _earth_engine_manifest(data_dir)
+            if earlier is not None and aoi is None:
+                aoi = earlier["aoi"]  # the area notebook 01 downloaded ...
+            if earlier is not None and years is None:
+                years = (earlier["years"][0], earlier["years"][-1])  # ... and its years
             y0, y1 = (config.START_YEAR, config.END_YEAR) if years is None else (years[0], years[-1])
             y0, y1 = int(config.START_YEAR if y0 is None else y0), int(config.END_YEAR if y1 is None else y1)
             aoi = config.AOI_BBOX if aoi is None else aoi
             want = tuple(i.upper() for i in (indices or config.SAMPLE_INDICES))
-            folder = Path(download_dir)
-            gee.collect_landsat_to_dir(folder / LANDSAT_DIR, aoi=aoi, start_year=y0, end_year=y1, indices=want,
-                                       llr_asset=llr_asset)
+            if earlier is not None and _same_request(earlier, aoi, (y0, y1), want):
+                folder = Path(data_dir)
+                print(f"using the Earth Engine composites already in {folder} (same area and years)")
+            else:
+                folder = Path(download_dir)
+                gee.collect_landsat_to_dir(folder / LANDSAT_DIR, aoi=aoi, start_year=y0, end_year=y1, indices=want,
+                                           llr_asset=llr_asset)
             source, years = "earth_engine", None
         else:
             print(f"Earth Engine not available: using {data_dir} instead")

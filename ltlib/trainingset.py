@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,13 @@ MIN_SNR = 3.0
 STABLE_MAX_TREND = 0.04
 #: Recovery shapes drawn by :func:`generate`.
 RECOVERY_SHAPES = ("linear", "exponential", "logistic")
-_MIN_YEARS = 30
+#: Records of at least this many years use the rules' time constants as written; shorter ones
+#: scale them by ``n_years / FULL_RULES_YEARS`` (see :func:`_timing`).
+FULL_RULES_YEARS = 30
+#: The shortest record :func:`generate` accepts. A multi-disturbance series needs two losses at
+#: least 4 years apart, each followed by a visible recovery: 12 years leave about a dozen
+#: timings for them, 8 years a single one, fewer none.
+MIN_YEARS = 12
 
 
 # =========================================================================== the seed's CSV
@@ -191,17 +198,79 @@ def _curve(n_years: int, start_level: float, ops) -> np.ndarray:
     return f
 
 
+@dataclass(frozen=True)
+class _Timing:
+    """The rules' time constants (years) for a record of ``T`` years.
+
+    The values below are those of records of :data:`FULL_RULES_YEARS` years or more. Prefixes:
+    ``dn`` downward, ``dr`` down-then-up, ``up`` upward, ``ud`` up-then-down, ``md``
+    multi-disturbance; ``*_end`` is the room kept after an event, ``*_dur`` the range of a
+    recovery's duration, ``*_lag`` the largest delay between a loss and its recovery.
+    """
+
+    dn_first: int = 3       # earliest abrupt loss
+    dn_end: int = 4         # years kept after an abrupt loss
+    dr_room: int = 10       # a gradual loss lasts at most T - dr_room years
+    dr_end: int = 8         # years kept after the loss for lag and recovery
+    dr_lag: int = 5
+    dr_rec_end: int = 4     # a recovery starts at most this many years before the end
+    dr_dur: tuple = (4.0, 40.0)
+    up_end: int = 12        # years kept after the start of an upward recovery
+    up_dur: tuple = (5.0, 45.0)
+    ud_end: int = 16        # years kept after the start of the recovery of up-then-down
+    ud_gap: int = 6         # years between that recovery's start and the loss
+    ud_loss_end: int = 2    # years kept after the loss
+    ud_dur: tuple = (4.0, 30.0)
+    md_sep: int = 9         # years between two losses
+    md_end: int = 9         # years kept after the last loss
+    md_loss: int = 15       # longest gradual loss
+    md_lag: int = 2
+    md_room: int = 3        # years of recovery seen before the next loss
+    md_dur: tuple = (3.0, 20.0)
+    md_pre_dur: tuple = (3.0, 15.0)  # recovery from a loss before the record
+
+
+#: Smallest value of each constant when scaled down for a short record.
+_TIMING_FLOORS = dict(dn_first=2, dn_end=2, dr_room=3, dr_end=3, dr_lag=1, dr_rec_end=2, up_end=4, ud_end=5,
+                      ud_gap=2, ud_loss_end=2, md_sep=4, md_end=3, md_loss=3, md_lag=1, md_room=2)
+
+
+def _timing(n_years: int) -> _Timing:
+    """:class:`_Timing` for ``n_years``: as written from :data:`FULL_RULES_YEARS` years on;
+    below, every constant times ``n_years / FULL_RULES_YEARS`` (integers rounded, with the
+    floors of :data:`_TIMING_FLOORS`; durations at least a year), so a 12-year record still
+    holds each class's sequence of events."""
+    full = _Timing()
+    if n_years >= FULL_RULES_YEARS:
+        return full
+    f = n_years / FULL_RULES_YEARS
+    scaled = {}
+    for name, v in vars(full).items():
+        if isinstance(v, tuple):
+            scaled[name] = (max(1.0, v[0] * f), max(2.0, v[1] * f))
+        else:
+            scaled[name] = max(_TIMING_FLOORS[name], int(round(v * f)))
+    return _Timing(**scaled)
+
+
+class _Reject(Exception):
+    """A draw whose timing does not fit the record (the caller draws again)."""
+
+
 class _Draw:
     """Random parameters of one series of each class (physical NDVI)."""
 
     def __init__(self, rng, T, low, high, gradual_fraction):
         self.rng, self.T, self.low, self.high, self.gf = rng, T, low, high, gradual_fraction
+        self.tm = _timing(T)
 
     def u(self, a, b):
         return float(self.rng.uniform(a, b))
 
     def i(self, a, b):
-        """Integer in a..b inclusive."""
+        """Integer in a..b inclusive (:class:`_Reject` when the range is empty)."""
+        if b < a:
+            raise _Reject
         return int(self.rng.integers(a, b + 1))
 
     def shape(self):
@@ -225,23 +294,23 @@ class _Draw:
 def _ops(cls: int, d: _Draw, min_change: float):
     """(start_level, ops) of one series of class ``cls``; None when a draw fails the rules
     (the caller draws again)."""
-    T = d.T
+    T, tm = d.T, d.tm
     if cls == 0:  # DN: loss, no recovery
         hi, lo = d.levels(min_change)
         L = d.loss_years(T - 1)
         if L <= 2:
-            t0 = d.i(3, T - 4)
+            t0 = d.i(tm.dn_first, T - tm.dn_end)
         else:  # gradual declines may span the record
             t0 = d.i(1, T - L)
         return hi, [(t0, lo, L, "ramp")]
     if cls == 1:  # DR1-3: loss, (lag), recovery that is visible by the end
         hi, lo = d.levels(min_change)
-        L = d.loss_years(T - 10)
-        t0 = d.i(2 if L <= 2 else 1, T - 8 - L)
-        rs = t0 + L + d.i(0, 5)
-        if rs > T - 4:
+        L = d.loss_years(T - tm.dr_room)
+        t0 = d.i(2 if L <= 2 else 1, T - tm.dr_end - L)
+        rs = t0 + L + d.i(0, tm.dr_lag)
+        if rs > T - tm.dr_rec_end:
             return None
-        dur = d.u(4, 40)
+        dur = d.u(*tm.dr_dur)
         frac = d.u(0.35, 1.1)  # >= 1: approaching or exceeding the pre-disturbance level
         target = min(lo + frac * (hi - lo), 0.95)
         ops = [(t0, lo, L, "ramp"), (rs, target, dur, d.shape())]
@@ -251,8 +320,8 @@ def _ops(cls: int, d: _Draw, min_change: float):
         return hi, ops
     if cls == 2:  # BD1/BD2: starts low, recovers to a vegetated level
         hi, lo = d.levels(min_change)
-        rs = d.i(0, T - 12)
-        dur = d.u(5, 45)
+        rs = d.i(0, T - tm.up_end)
+        dur = d.u(*tm.up_dur)
         ops = [(rs, hi, dur, d.shape())]
         f = _curve(T, lo, ops)
         if f[-1] - lo < min_change:
@@ -261,9 +330,9 @@ def _ops(cls: int, d: _Draw, min_change: float):
     if cls == 3:  # starts low (or partly recovered), recovers, then a loss
         hi, lo = d.levels(min_change)
         start = lo + d.u(0.0, 0.4) * (hi - lo) if d.rng.random() < 0.3 else lo
-        rs = d.i(0, T - 16)
-        dur = d.u(4, 30)
-        t1 = d.i(rs + 6, T - 2)
+        rs = d.i(0, T - tm.ud_end)
+        dur = d.u(*tm.ud_dur)
+        t1 = d.i(rs + tm.ud_gap, T - tm.ud_loss_end)
         L = d.loss_years(T - t1)
         rec = [(rs, hi, dur, d.shape())]
         peak = _curve(T, start, rec)[t1 - 1]
@@ -284,31 +353,33 @@ def _ops(cls: int, d: _Draw, min_change: float):
         return level - trend / 2, [(0, level + trend / 2, T, "linear")]
     if cls == 5:  # CD: 2-3 losses, each followed by partial or full recovery
         k = 2 if d.rng.random() < 0.6 else 3
-        sep = 9
-        first, last = 1, T - 9
+        sep = tm.md_sep
+        first, last = 1, T - tm.md_end
         slack = last - first - sep * (k - 1)
         if slack < 0:
             k, slack = 2, last - first - sep
+            if slack < 0:
+                return None
         starts = np.sort(d.rng.integers(0, slack + 1, size=k)) + first + sep * np.arange(k)
         # sparse to vegetated at the start; later recoveries may exceed it
         start = d.u(d.low[1], 0.5 * (d.high[0] + d.high[1]))
         ops = []
         if d.rng.random() < 0.3:  # the record starts while recovering from an older loss
-            ops.append((0, d.u(*d.high), d.u(3, 15), d.shape()))
+            ops.append((0, d.u(*d.high), d.u(*tm.md_pre_dur), d.shape()))
         for j, t0 in enumerate(starts):
             t0 = int(t0)
             v = _curve(T, start, ops)[t0 - 1]
             if v - d.low[0] < min_change:
                 return None
             lo = d.u(d.low[0], min(d.low[1], v - min_change))
-            L = d.loss_years(15)
-            rs = t0 + L + d.i(0, 2)
+            L = d.loss_years(tm.md_loss)
+            rs = t0 + L + d.i(0, tm.md_lag)
             nxt = int(starts[j + 1]) if j + 1 < k else T
             ops.append((t0, lo, L, "ramp"))
-            if rs > nxt - 3:
+            if rs > nxt - tm.md_room:
                 return None
             target = lo + d.u(0.5, 1.0) * (d.u(*d.high) - lo)  # partial or full recovery
-            ops.append((rs, target, d.u(3, 20), d.shape()))
+            ops.append((rs, target, d.u(*tm.md_dur), d.shape()))
             if _curve(T, start, ops)[nxt - 1] - lo < min_change:  # a visible recovery
                 return None
         return start, ops
@@ -357,6 +428,10 @@ def generate(n_per_class: int | Sequence[int], *, n_years: int = 51, seed: int =
     per value; NaN gaps at rate ``gap_fraction`` per value (every series keeps at least two
     values; fill them with :func:`fill_series`). Values are clipped to -1..1.
 
+    The year counts above are those of records of :data:`FULL_RULES_YEARS` (30) years or more;
+    a shorter record (``n_years`` down to :data:`MIN_YEARS`, 12) scales every onset, gap and
+    duration by ``n_years / 30`` (:func:`_timing`), so each class keeps its sequence of events.
+
     Seeded (``np.random.default_rng(seed)``), reproducible; rows are shuffled.
     Returns ``X`` float32 (n, n_years) and ``y`` int64 (n,); with ``return_clean=True`` also
     the noise-free series float32 (n, n_years), same row order.
@@ -370,8 +445,8 @@ def generate(n_per_class: int | Sequence[int], *, n_years: int = 51, seed: int =
     if any(c < 0 for c in counts) or sum(counts) == 0:
         raise ValueError(f"n_per_class must be non-negative with at least one series, got {counts}")
     n_years = int(n_years)
-    if n_years < _MIN_YEARS:
-        raise ValueError(f"n_years must be >= {_MIN_YEARS} (room for two events and recovery), got {n_years}")
+    if n_years < MIN_YEARS:
+        raise ValueError(f"n_years must be >= {MIN_YEARS} (room for two losses, each with a recovery), got {n_years}")
     noise = _check_range("noise", noise, 0.0, 0.2)
     low = _check_range("low", low)
     high = _check_range("high", high)
@@ -394,7 +469,10 @@ def generate(n_per_class: int | Sequence[int], *, n_years: int = 51, seed: int =
     for r in range(n):
         min_change = max(MIN_CHANGE, MIN_SNR * sd[r])
         for _ in range(1000):
-            got = _ops(int(y[r]), d, min_change)
+            try:
+                got = _ops(int(y[r]), d, min_change)
+            except _Reject:
+                got = None
             if got is not None:
                 break
         else:  # pragma: no cover - the rules above accept most draws
@@ -434,8 +512,8 @@ def class_prototypes(n_years: int = 51) -> np.ndarray:
     4 flat at 0.5; 5 losses at 20 % and 60 %, each followed by exponential recovery.
     """
     T = int(n_years)
-    if T < _MIN_YEARS:
-        raise ValueError(f"n_years must be >= {_MIN_YEARS}, got {T}")
+    if T < MIN_YEARS:
+        raise ValueError(f"n_years must be >= {MIN_YEARS}, got {T}")
     at = lambda frac: int(round(frac * T))  # noqa: E731
     protos = [
         (0.7, [(at(0.4), 0.1, 1, "ramp")]),

@@ -26,6 +26,25 @@ def notebook_names() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
+def run_notebook(name: str, out_dir, **parameters) -> dict:
+    """Execute ``notebooks/<name>.ipynb`` with papermill into ``out_dir``; returns its summary.json.
+
+    A notebook that stops raises papermill's ``PapermillExecutionError`` (its ``evalue`` is the
+    message); ``<out_dir>/summary.json`` is still read by the caller when it exists.
+    """
+    import papermill as pm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
+                        parameters={"output_dir": str(out_dir), **parameters}, cwd=str(NOTEBOOKS),
+                        kernel_name="python3", progress_bar=False)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    summary["_output_dir"] = str(out_dir)
+    return summary
+
+
 @pytest.fixture(scope="session")
 def notebook_outputs(tmp_path_factory) -> Path:
     """Root of the outputs written by notebooks executed in this session."""

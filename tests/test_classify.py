@@ -1,6 +1,8 @@
 """ltlib.classify: normalisation, GAF images, training every model family, save/load, image mapping."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,7 +199,10 @@ def test_classify_image_errors(trained):
 def test_notebook_04_summary(executed_notebook):
     """Default parameters: seed comparison, mapping with generated series, accuracy against truth."""
     s = executed_notebook("04_classify_trajectories")
+    assert s["status"] == "complete" and s["n_years"] == 51 and s["scene"]["has_truth"]
     assert s["seed_split"] == {"train": 1103, "valid": 276}
+    assert all(v == "ran" for v in s["sections"].values()), s["sections"]
+    assert s["mapping_training"]["uses_labelled_set"] and s["mapping_training"]["n_generated"] == 6 * 300
     for name, r in s["models"].items():
         # even 10 epochs separate the seed's classes; the seed's best after 30 was 0.989
         assert r["valid_accuracy"] >= 0.95, (name, r)
@@ -211,31 +216,37 @@ def test_notebook_04_summary(executed_notebook):
     o = s["olofsson"]
     assert abs(o["overall"] - s["map_accuracy"]) <= o["overall_ci"] + 0.01
     assert o["sample_counts"] == [100] * 6
-    assert "class_map.tif" in s["outputs"] and "models/InceptionTime_map.pt" in s["outputs"]
+    assert s["files"]["class_map"] == "class_map.tif" and s["files"]["reference_points"] == "reference_points.csv"
+    assert s["files"]["model_InceptionTime_map"] == "models/InceptionTime_map.pt"
+    assert {"model_InceptionTime_seed", "model_TSF_seed", "model_TSF_map"} <= set(s["files"])
+    out = Path(s["_output_dir"])
+    assert all((out / rel).exists() for rel in s["files"].values())
 
 
 def test_notebook_04_class_map_file(executed_notebook, data_dir):
     import rasterio
 
-    from ltlib import io, sample
+    from ltlib import io, scene
 
     s = executed_notebook("04_classify_trajectories")
-    path = f"{s['_output_dir']}/class_map.tif"
+    out = Path(s["_output_dir"])
+    path = out / s["files"]["class_map"]
     cmap, grid, _ = io.read_raster(path)
-    assert grid.same_as(sample.load_landsat(data_dir).grid)
-    truth = sample.load_truth(data_dir)["class"]
+    sc = scene.load(data_dir, quiet=True)
+    assert grid.same_as(sc.grid)
+    truth = sc.truth["class"]
     assert (cmap[0] == truth).mean() == pytest.approx(s["map_accuracy"], abs=1e-4)
     with rasterio.open(path) as src:
         assert src.colormap(1)[4][:3] == (0xba, 0xba, 0xba)  # stable in its legend colour
     # the reference points written for interpretation: on the map, labelled from the truth here
-    pts = pd.read_csv(f"{s['_output_dir']}/reference_points.csv")
+    pts = pd.read_csv(out / s["files"]["reference_points"])
     assert len(pts) == 600 and pts["map_class"].value_counts().tolist() == [100] * 6
     assert (pts["map_class"] == cmap[0][pts["row"], pts["col"]]).all()
     assert (pts["reference"] == truth[pts["row"], pts["col"]]).all()
     assert (pts["map_class"] == pts["reference"]).mean() > 0.8
     # the saved mapping model reproduces the map without retraining
-    m = TrainedModel.load(f"{s['_output_dir']}/models/{s['map_model']}_map.pt")
-    filled, ok = classify.fill_stack(sample.load_landsat(data_dir).physical())
+    m = TrainedModel.load(out / s["files"][f"model_{s['map_model']}_map"])
+    filled, ok = classify.fill_stack(sc.stack("NDVI").physical())
     assert ok.all()
     again = classify.classify_image(m, filled[:, :20, :20], progress=False)
     np.testing.assert_array_equal(again, cmap[0, :20, :20])

@@ -366,38 +366,38 @@ def test_elbow_finds_planted_k():
         C.elbow(np.where(np.eye(120, 51) > 0, np.nan, X), [2, 3], progress=False)
 
 
-def test_cluster_stacks_labels_image():
-    X, y = planted(n_per=20, seed=10)  # 60 pixels
-    stack = np.full((51, 8, 8), np.nan, np.float32)
-    rows, cols = np.unravel_index(np.arange(60), (8, 8))
-    stack[:, rows, cols] = X.T
-    stack[:, 7, 6] = 3.0  # flat pixel; (7, 7) stays without data
-    stack[5:9, 0, 0] = np.nan  # a gap
-    res = C.cluster_stacks(stack, 3, random_state=0, n_init=2)
-    assert res.labels.shape == (8, 8) and res.labels.dtype == np.int16
-    assert res.labels[7, 7] == -1 and res.labels[7, 6] == 3
-    assert adjusted_rand_score(y, res.labels[rows, cols]) > 0.9
-    multi = C.cluster_stacks([stack, 2 * stack + 1], 3, random_state=0)
-    assert multi.model.cluster_centers_.shape == (3, 51, 2)
-
-
 # ----------------------------------------------------------------------------- notebook
 def test_notebook_03_summary(executed_notebook):
     summary = executed_notebook("03_cluster_trajectories")
     from pathlib import Path
 
     out = Path(summary["_output_dir"])
-    assert (out / summary["files"]["labels"]).exists()
+    assert summary["status"] == "complete"
+    assert summary["trajectories"].startswith("LandTrendr fitted stacks from ") and "02_fit_landtrendr" in summary[
+        "trajectories"]
+    assert summary["sections"] == {"multivariate": "ran", "agreement_with_truth": "ran"}
+    assert summary["univariate"]["indices"] == ["NDVI"] and summary["multivariate"]["indices"] == ["NDVI", "TCG", "TCW"]
+    for key in ("labels", "centroids_univariate", "centroids_multivariate", "elbow_univariate",
+                "elbow_multivariate", "cluster_maps", "contingency_univariate", "contingency_multivariate"):
+        assert (out / summary["files"][key]).exists(), key
     for key in ("univariate", "multivariate"):
         s = summary[key]
-        assert s["k"] >= 2
+        assert s["k"] >= 2 and s["k_choice"] == "knee" and s["k"] == s["elbow"]["knee"]
         assert -1 <= s["silhouette"] <= 1 and s["inertia"] > 0
         assert s["n_pixels_clustered"] > 1000
         assert s["ari_vs_truth"] > 0.1  # clusters carry the trajectory classes of the sample
+        eu = s["elbow"]["euclidean"]
+        assert len(eu["distortion"]) == len(s["elbow"]["k"]) and eu["distortion"][0] > eu["distortion"][-1]
+    # the sample's numbers (fitted stacks of notebook 02): knee k 6 and 5; multivariate agrees better
+    assert (summary["univariate"]["k"], summary["multivariate"]["k"]) == (6, 5)
+    assert summary["univariate"]["ari_vs_truth"] == pytest.approx(0.469, abs=0.03)
+    assert summary["multivariate"]["ari_vs_truth"] == pytest.approx(0.487, abs=0.03)
     from ltlib import io
 
     labels, grid, names = io.read_raster(out / summary["files"]["labels"])
     assert labels.shape == (2, 200, 200) and grid.crs.to_epsg() == 32612
+    assert names == [f"kshape_ndvi_k{summary['univariate']['k']}",
+                     f"kshape_ndvi_tcg_tcw_k{summary['multivariate']['k']}"]
     for band, key in zip(labels, ("univariate", "multivariate")):
         s = summary[key]
         values = band[np.isfinite(band)]
@@ -408,7 +408,8 @@ def test_notebook_03_summary(executed_notebook):
         assert s["elbow"]["knee"] is None or s["elbow"]["knee"] in s["elbow"]["k"]
     assert set(summary["engines"]) == {"ltlib", "tslearn", "kshape"}
     for name, e in summary["engines"].items():
-        assert e["seconds"] > 0 and -1 <= e["silhouette"] <= 1
+        assert e["seconds"] > 0 and -1 <= e["silhouette"] <= 1 and -1 <= e["ari_vs_truth"] <= 1
+        assert e["k"] == summary["univariate"]["k"] and e["n_series"] == 2000
 
 
 def test_figures():

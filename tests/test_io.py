@@ -116,3 +116,51 @@ def test_raster_with_colour_table(tmp_path, grid):
     data, g, names = io.read_raster(path)
     assert names == ["class"] and g.same_as(grid)
     np.testing.assert_array_equal(data[0], classes)
+
+
+def test_failed_overwrite_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """write_raster writes a temporary file and renames it: a failure mid-write loses nothing."""
+    import rasterio.io
+
+    grid = io.Grid("EPSG:32612", rasterio.transform.from_origin(400000, 4500000, 30, 30), 4, 5)
+    path = io.write_raster(tmp_path / "map.tif", np.ones((4, 5)), grid, dtype="float32")
+    before = path.read_bytes()
+
+    def broken_write(self, *a, **k):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(rasterio.io.DatasetWriter, "write", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        io.write_raster(path, np.zeros((4, 5)), grid, dtype="float32")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]
+
+
+def test_killed_writer_process_leaves_the_old_stack(tmp_path):
+    """A process killed while overwriting a stack leaves the previous stack readable."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grid = io.Grid("EPSG:32612", rasterio.transform.from_origin(400000, 4500000, 30, 30), 600, 600)
+    old = np.full((3, 600, 600), 7.0, np.float32)
+    path = io.write_stack(tmp_path / "ndvi.tif", old, [2000, 2001, 2002], grid)
+    code = (
+        "import numpy as np, rasterio, time\n"
+        "from ltlib import io\n"
+        "import rasterio.io\n"
+        "real = rasterio.io.DatasetWriter.write\n"
+        "def slow(self, *a, **k):\n"
+        "    print('writing', flush=True); time.sleep(30); return real(self, *a, **k)\n"
+        "rasterio.io.DatasetWriter.write = slow\n"
+        f"g = io.Grid('EPSG:32612', rasterio.transform.from_origin(400000, 4500000, 30, 30), 600, 600)\n"
+        f"io.write_stack({str(path)!r}, np.zeros((3, 600, 600), np.float32), [2000, 2001, 2002], g)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    back = io.read_stack(path)
+    np.testing.assert_array_equal(back.data, old)

@@ -7,7 +7,7 @@ import pytest
 
 from ltlib import io
 
-from .conftest import NOTEBOOKS, notebook_names
+from .conftest import DATA, NOTEBOOKS, notebook_names
 
 NAMES = notebook_names()
 COMMON_PARAMETERS = ("data_dir", "output_dir", "use_gee", "ee_project")
@@ -68,14 +68,42 @@ def test_notebook_runs_and_writes_summary(executed_notebook, name):
 
 def test_collect_landsat_summary(executed_notebook):
     s = executed_notebook("01_collect_landsat")
-    assert s["source"] == "sample"
-    assert s["years"] == [1972, 2022] and s["n_years"] == 51
-    assert (s["height"], s["width"]) == (200, 200)
-    assert s["years_without_data"] == [1974, 1978, 1983]
-    assert 0.05 < s["missing_fraction"]["NDVI"] < 0.2
-    assert s["missing_fraction_mss"] > 4 * s["missing_fraction_tm_oli"]
+    sc = s["scene"]
+    assert sc["source"] == "sample" and "SIMULATED" in sc["provenance"]
+    assert sc["years"] == [1972, 2022] and sc["n_years"] == 51
+    assert (sc["height"], sc["width"]) == (200, 200)
+    c = s["completeness"]
+    assert c["years_without_data"] == [1974, 1978, 1983]
+    assert 0.05 < c["missing_fraction"] < 0.2
+    assert c["missing_fraction_mss"] > 4 * c["missing_fraction_tm_oli"]
     assert sum(s["truth_class_counts"].values()) == 200 * 200
+    assert s["sections"] == {"trajectories_by_class": "ran"}
     out = Path(s["_output_dir"])
-    miss, grid, names = io.read_raster(out / "missing_fraction.tif")
+    miss, grid, names = io.read_raster(out / s["files"]["missing_fraction"])
     assert names == ["missing_fraction"] and grid.shape == (200, 200)
-    assert np.nanmean(miss) == pytest.approx(s["missing_fraction"]["NDVI"], abs=1e-3)
+    assert np.nanmean(miss) == pytest.approx(c["missing_fraction"], abs=1e-3)
+    # a complete scene folder for the next notebooks: the same stacks, truth and Sentinel-1
+    for key in ("landsat_ndvi", "landsat_tcw", "landsat_truth", "s1_vv", "s1_vh", "scene"):
+        assert (out / s["files"][key]).exists(), key
+    assert (out / "landsat" / "ndvi.tif").read_bytes() == (DATA / "landsat" / "ndvi.tif").read_bytes()
+
+
+def _code_cells(name):
+    nb = _nb(name)
+    return [c for c in nb["cells"] if c["cell_type"] == "code"
+            and "parameters" not in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_are_thin(name):
+    """House style: no function or class definitions, no code cell over 12 lines but parameters."""
+    import re
+
+    for i, cell in enumerate(_code_cells(name)):
+        src = "".join(cell["source"])
+        assert not re.search(r"^\s*(def|class|lambda)\b", src, flags=re.M), f"{name} cell {i} defines a function"
+        n = len([line for line in src.splitlines() if line.strip()])
+        assert n <= 12, f"{name} cell {i} has {n} lines"
+    src = "".join("".join(c["source"]) for c in _code_cells(name))
+    assert "summary.json" not in src and "json.dumps" not in src, f"{name} builds summary.json by hand"
+    assert "rep.write()" in src, f"{name} does not end with the report"

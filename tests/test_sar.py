@@ -324,8 +324,17 @@ def test_notebook_05_summary(executed_notebook):
 
     summary = executed_notebook("05_detect_sar_change")
     out = Path(summary["_output_dir"])
-    for name in ("cmap.tif", "smap.tif", "fmap.tif", "bmap.tif", "summary.json"):
-        assert (out / name).exists(), name
+    assert summary["status"] == "complete"
+    assert summary["sections"] == {"accuracy": "ran", "sensitivity": "ran"}
+    for key in ("cmap", "smap", "fmap", "bmap"):
+        assert summary["files"][key] == f"{key}.tif" and (out / f"{key}.tif").exists(), key
+    assert (out / "summary.json").exists()
+    # the period comes from notebook 02's loss map (run before in this session)
+    assert "loss_map" in summary["disturbance_years_source"]
+    period = summary["period"]
+    assert set(period) == {"most_frequent_year", "year", "start", "end", "reason"}
+    assert sar.S1_AB_YEARS[0] <= period["year"] <= sar.S1_AB_YEARS[1]
+    assert summary["dates"] == ["2019-04-02", "2020-10-29"]
     acc = summary["accuracy"]
     assert acc["recall"] > 0.75 and acc["direction_accuracy"] > 0.95
     assert summary["counts"]["n_changed"] > 0
@@ -346,6 +355,8 @@ def test_notebook_05_summary(executed_notebook):
     fmap, _, _ = read_raster(out / "fmap.tif")
     assert int(np.nansum(fmap)) == summary["counts"]["n_changes"] == int((np.nan_to_num(bmap) > 0).sum())
     assert summary["counts"]["n_changed"] == int((fmap[0] > 0).sum())
+    busiest = summary["busiest_interval"]
+    assert 1 <= busiest["interval"] <= 48 and busiest["dates"] == names[busiest["interval"] - 1].split("/")
 
 
 # ----------------------------------------------------------------------------- period, labels, map

@@ -16,12 +16,16 @@ prepare
     :class:`Prepared` and :func:`prepare`: gaps filled (:func:`ltlib.gaps.fill_gaps`),
     shapeless series set aside, labels mapped back to every input row.
 select
-    :func:`silhouette`, :func:`silhouette_from_distances`, :func:`elbow` and :func:`knee`.
+    :func:`silhouette`, :func:`silhouette_from_distances`, :func:`elbow`, :func:`knee` and
+    :func:`euclidean_elbow` (the seed's yellowbrick view).
 run
-    :class:`SceneClusters` and :func:`cluster_stacks`: k-Shape on (T, H, W) stacks.
+    The scene step: :func:`load_trajectories`, :class:`ClusterSettings`,
+    :func:`cluster_trajectories` -> :class:`ClusterRun`, :func:`write_clusters`,
+    :func:`compare_engines`.
 
-The figures (:func:`ltlib.plots.plot_elbow`, :func:`ltlib.plots.plot_centroids`) are in
-:mod:`ltlib.plots`.
+The figures (:func:`ltlib.plots.plot_elbow`, :func:`ltlib.plots.plot_elbow_views`,
+:func:`ltlib.plots.plot_centroids`, :func:`ltlib.plots.cluster_maps_figure`) are in
+:mod:`ltlib.plots`, the interactive map (:func:`ltlib.maps.cluster_map`) in :mod:`ltlib.maps`.
 
 Notes
 -----
@@ -32,9 +36,10 @@ those names; import from the modules with ``from ltlib.cluster.sbd import ...``.
 """
 from .kshape import ENGINES, KShape
 from .prepare import Prepared, prepare
-from .run import SceneClusters, cluster_stacks
+from .run import (ClusterRun, ClusterSettings, EngineComparison, Trajectories, cluster_trajectories,
+                  compare_engines, load_trajectories, write_clusters)
 from .sbd import BLOCK_BYTES, FFT_MIN_LENGTH, SINGLE_THREAD_MAX_VALUES, as_dataset, sbd, znormalize
-from .select import SILHOUETTE_EXACT_MAX, elbow, knee, silhouette, silhouette_from_distances
+from .select import SILHOUETTE_EXACT_MAX, elbow, euclidean_elbow, knee, silhouette, silhouette_from_distances
 
 __all__ = [
     "BLOCK_BYTES",
@@ -42,16 +47,23 @@ __all__ = [
     "FFT_MIN_LENGTH",
     "SILHOUETTE_EXACT_MAX",
     "SINGLE_THREAD_MAX_VALUES",
+    "ClusterRun",
+    "ClusterSettings",
+    "EngineComparison",
     "KShape",
     "Prepared",
-    "SceneClusters",
+    "Trajectories",
     "as_dataset",
-    "cluster_stacks",
+    "cluster_trajectories",
+    "compare_engines",
     "elbow",
+    "euclidean_elbow",
     "knee",
+    "load_trajectories",
     "prepare",
     "sbd",
     "silhouette",
     "silhouette_from_distances",
+    "write_clusters",
     "znormalize",
 ]

@@ -1,44 +1,600 @@
-"""k-Shape on a scene: cluster the pixel trajectories of (T, H, W) stacks into a label image."""
+"""k-Shape on a scene: the trajectories to cluster, choosing k, the final fit, and its outputs.
+
+What notebook 03 calls, in order:
+
+:func:`load_trajectories`
+    The series to cluster: notebook 02's LandTrendr-fitted stacks when its output folder is
+    given (grid and years checked against the scene), else the scene's raw composites.
+:func:`cluster_trajectories`
+    For one index (univariate) or several (multivariate, one variable per index): gaps
+    filled and flat pixels set aside (:func:`~ltlib.cluster.prepare`), the SBD elbow and
+    silhouette over ``k_range`` with its knee, the seed's Euclidean elbow (yellowbrick's
+    ``KElbowVisualizer``) beside it, then the final k-Shape fit of every pixel. Returns a
+    :class:`ClusterRun` (``summary()``, ``label_image()``, ``contingency()``, ``write()``).
+:func:`write_clusters`
+    ``clusters.tif`` (one band per run, -1 no data, label k = flat pixels) and the centroid
+    CSVs.
+:func:`compare_engines`
+    ltlib, tslearn and the ``kshape`` package on the same subsample, scored alike.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..io import series_to_image, stack_to_series, stacks_to_series
+from ..io import Grid, Stack, atomic_path, series_to_image, stack_to_series, stacks_to_series, write_raster
 from .kshape import KShape
 from .prepare import Prepared, prepare
+from .select import elbow, euclidean_elbow, silhouette
+
+#: Indices of the multivariate run when the scene has them all (greenness and wetness add what
+#: NDVI alone does not carry: bare rock and urban surfaces differ in wetness).
+MULTIVARIATE_DEFAULT = ("NDVI", "TCG", "TCW")
+#: Colour of the label of flat pixels (set aside: no shape) on maps.
+FLAT_COLOR = "#000000"
 
 
+# ----------------------------------------------------------------------------- trajectories
 @dataclass
-class SceneClusters:
-    """k-Shape result on an image: ``labels`` (H, W) int16 (-1 no data, k = flat/set
-    aside), the fitted ``model``, the ``prepared`` series and the pixel ``mask`` (H, W)."""
+class Trajectories:
+    """The annual series to cluster, by index, on the scene's grid and years.
 
-    labels: np.ndarray
-    model: KShape
-    prepared: Prepared
+    Attributes
+    ----------
+    stacks : {index: Stack}
+        Float32 (T, H, W) index x 1000, NaN gaps (LandTrendr fits have none where they fit).
+    kind : {"landtrendr", "composites"}
+    folder : Path
+        Notebook 02's output folder, or the scene folder for raw composites.
+    """
+
+    stacks: dict[str, Stack]
+    kind: str
+    folder: Path
+
+    def __post_init__(self):
+        if self.kind not in ("landtrendr", "composites"):
+            raise ValueError(f"kind must be 'landtrendr' or 'composites', got {self.kind!r}")
+        if not self.stacks:
+            raise ValueError("Trajectories needs at least one stack")
+
+    @property
+    def indices(self) -> list[str]:
+        return list(self.stacks)
+
+    @property
+    def years(self) -> np.ndarray:
+        return next(iter(self.stacks.values())).years
+
+    @property
+    def grid(self) -> Grid:
+        return next(iter(self.stacks.values())).grid
+
+    def describe(self) -> str:
+        """One line: which series these are and where they come from."""
+        if self.kind == "landtrendr":
+            return f"LandTrendr fitted stacks from {self.folder}"
+        return f"raw composites of {self.folder}"
+
+    def summary(self) -> str:
+        return self.describe()
+
+    def stack(self, index: str) -> Stack:
+        """The stack of ``index``; a clear error naming the folder when it is not there."""
+        key = str(index).upper()
+        if key not in self.stacks:
+            where = (f"{self.folder} (notebook 02's outputs) has no {key.lower()}_fit" if self.kind == "landtrendr"
+                     else f"{self.folder} has no {key} stack")
+            hint = "; rerun 02_fit_landtrendr with it, or landtrendr_dir=\"\" for raw composites" \
+                if self.kind == "landtrendr" else ""
+            raise KeyError(f"{where}: it has {', '.join(self.stacks)}{hint}")
+        return self.stacks[key]
+
+    def pick_index(self, index=None) -> str:
+        """``index`` if given (checked), else the first of ``scene.INDEX_PREFERENCE`` present."""
+        from ..scene import INDEX_PREFERENCE
+
+        if index is not None:
+            self.stack(index)
+            return str(index).upper()
+        return next((i for i in INDEX_PREFERENCE if i in self.stacks), self.indices[0])
+
+    def multivariate_indices(self, wanted=None) -> tuple[list[str], str | None]:
+        """The indices of the multivariate run and, when there are fewer than two, why not.
+
+        ``wanted`` None: NDVI, TCG and TCW when all are there, else up to three of the
+        indices (in ``scene.INDEX_PREFERENCE`` order). A wanted index that is missing is an
+        error naming the folder. Returns ``(indices, None)`` or ``(indices, reason)``.
+        """
+        from ..scene import INDEX_PREFERENCE
+
+        if wanted is None:
+            if all(i in self.stacks for i in MULTIVARIATE_DEFAULT):
+                chosen = list(MULTIVARIATE_DEFAULT)
+            else:
+                ordered = [i for i in INDEX_PREFERENCE if i in self.stacks]
+                ordered += [i for i in self.indices if i not in ordered]
+                chosen = ordered[:3]
+        else:
+            if isinstance(wanted, str):
+                raise ValueError(f"multivariate_indices must be a list of indices, got the string {wanted!r}")
+            chosen = list(dict.fromkeys(str(i).upper() for i in wanted))
+            for i in chosen:
+                self.stack(i)
+        if len(chosen) >= 2:
+            return chosen, None
+        if wanted is None:
+            return chosen, f"multivariate clustering needs two indices; {self.folder} has only {', '.join(chosen)}"
+        return chosen, (f"multivariate clustering needs two indices; multivariate_indices names only "
+                        f"{', '.join(chosen) or 'none'}")
+
+
+def load_trajectories(scene, landtrendr_dir=None) -> Trajectories:
+    """The series notebook 03 clusters: LandTrendr fits from notebook 02, else raw composites.
+
+    Parameters
+    ----------
+    scene : ltlib.scene.Scene
+    landtrendr_dir : path or None
+        Notebook 02's output folder (from ``report.earlier_output``). Every scene index whose
+        ``<index>_fit`` it lists is read with :meth:`~ltlib.scene.Scene.read_output`, which
+        refuses another grid or other years naming the file. None: the scene's composites.
+
+    Returns
+    -------
+    Trajectories
+    """
+    if landtrendr_dir is None:
+        return Trajectories(dict(scene.stacks), "composites", Path(scene.folder))
+    import json
+
+    from ..scene import MissingInputError
+
+    folder = Path(landtrendr_dir)
+    listed = json.loads((folder / "summary.json").read_text()).get("files", {})
+    stacks = {i: scene.read_output(folder, f"{i.lower()}_fit", stack=True)
+              for i in scene.indices if f"{i.lower()}_fit" in listed}
+    if not stacks:
+        raise MissingInputError(f"{folder / 'summary.json'} lists no fitted stack of this scene's indices "
+                                f"({', '.join(scene.indices)}); it lists {', '.join(listed) or 'nothing'}")
+    return Trajectories(stacks, "landtrendr", folder)
+
+
+# ----------------------------------------------------------------------------- settings
+def _int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The knobs of :func:`cluster_trajectories` (notebook 03's parameters), checked.
+
+    Parameters
+    ----------
+    n_clusters : int or None
+        None: the knee of the SBD elbow (the best SBD silhouette when there is no knee);
+        an int forces k.
+    k_range : list of int >= 2
+        The k of the elbow.
+    elbow_max_series : int
+        The elbow fits on a random subset of this many series (all if fewer).
+    silhouette_sample : int
+        SBD silhouettes on a random subsample of this many series (exact if fewer).
+    elbow_n_init, n_init : int
+        k-Shape restarts per k in the elbow, and for the final fit (lowest inertia kept).
+    max_iter : int
+    random_state : int
+    euclidean_elbow : bool
+        Also compute the seed's Euclidean elbow (k-means on the z-normalised series).
+    """
+
+    n_clusters: int | None = None
+    k_range: tuple = tuple(range(2, 11))
+    elbow_max_series: int = 10000
+    silhouette_sample: int = 3000
+    elbow_n_init: int = 2
+    n_init: int = 4
+    max_iter: int = 100
+    random_state: int = 0
+    euclidean_elbow: bool = True
+
+    def __post_init__(self):
+        if self.n_clusters is not None:
+            _int("n_clusters", self.n_clusters, 2)
+        ks = self.k_range
+        if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
+            raise ValueError(f"k_range must be a list of integers >= 2, got {ks!r}")
+        ks = tuple(_int("k_range values", k, 2) for k in ks)
+        if not ks:
+            raise ValueError("k_range is empty: give at least one k >= 2 (three for a knee)")
+        object.__setattr__(self, "k_range", tuple(sorted(set(ks))))
+        _int("elbow_max_series", self.elbow_max_series, 2)
+        _int("silhouette_sample", self.silhouette_sample, 2)
+        _int("elbow_n_init", self.elbow_n_init, 1)
+        _int("n_init", self.n_init, 1)
+        _int("max_iter", self.max_iter, 1)
+        _int("random_state", self.random_state, 0)
+
+
+# ----------------------------------------------------------------------------- the result
+@dataclass
+class ClusterRun:
+    """k-Shape clustering of one set of indices on a scene.
+
+    Attributes
+    ----------
+    name : str
+        ``"univariate"`` or ``"multivariate"`` (the key in summary.json).
+    indices : list of str
+        One variable per index, in this order.
+    years : int (T,)
+    grid : Grid
+    mask : bool (H, W)
+        Pixels with data (every index has at least one observation).
+    prepared : Prepared
+        The series of ``mask`` pixels, gaps filled, flat ones set aside.
+    model : KShape
+        The final fit (``labels_`` (m,), ``cluster_centers_`` (k, T, d) z-normalised).
+    k_choice : {"parameter", "knee", "max silhouette"}
+    silhouette : float
+        SBD silhouette of the final fit (on ``silhouette_sample`` series).
+    elbow : pandas.DataFrame
+        :func:`~ltlib.cluster.elbow` table (k, inertia, silhouette, n_iter, fit_time_s, knee).
+    euclidean : pandas.DataFrame or None
+        :func:`~ltlib.cluster.euclidean_elbow` table (k, distortion, fit_time_s, knee).
+    truth : int (H, W) or None
+        Truth classes of the scene, for :meth:`ari_vs_truth` and :meth:`contingency`.
+    trajectories : str
+        Which series were clustered (:meth:`Trajectories.describe`).
+    """
+
+    name: str
+    indices: list
+    years: np.ndarray
+    grid: Grid
     mask: np.ndarray
-    n_clusters: int
+    prepared: Prepared
+    model: KShape
+    k_choice: str
+    silhouette: float
+    elbow: object
+    euclidean: object = None
+    truth: np.ndarray | None = None
+    trajectories: str = ""
+    seconds: dict = field(default_factory=dict)
+
+    # -- what it is
+    @property
+    def k(self) -> int:
+        return int(self.model.n_clusters)
 
     @property
     def flat_label(self) -> int:
-        return self.n_clusters
+        """The label of flat pixels (set aside: no shape) in :meth:`label_image`."""
+        return self.k
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Cluster of each clustered series (m,) int."""
+        return self.model.labels_
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Centroid shapes (k, T, d), z-normalised."""
+        return self.model.cluster_centers_
+
+    @property
+    def title(self) -> str:
+        return " + ".join(self.indices)
+
+    @property
+    def band_name(self) -> str:
+        return f"kshape_{'_'.join(i.lower() for i in self.indices)}_k{self.k}"
+
+    @property
+    def knee(self):
+        return self.elbow.attrs.get("knee")
+
+    @property
+    def best_silhouette_k(self):
+        sil = self.elbow["silhouette"]
+        return None if sil.isna().all() else int(self.elbow.loc[sil.idxmax(), "k"])
+
+    def label_image(self) -> np.ndarray:
+        """Labels on the grid (H, W) int16: -1 no data, 0..k-1 clusters, k flat pixels."""
+        full = self.prepared.expand(self.labels, flat_label=self.flat_label)
+        return series_to_image(full, self.mask, fill=-1).astype(np.int16)
+
+    def legend(self) -> tuple[dict, dict]:
+        """({label: name}, {label: colour}) for maps: tab10 colours, flat pixels black."""
+        import matplotlib
+
+        palette = matplotlib.colormaps["tab10"]
+        colors = {j: matplotlib.colors.to_hex(palette(j % 10)) for j in range(self.k)}
+        names = {j: f"cluster {j}" for j in range(self.k)}
+        colors[self.k], names[self.k] = FLAT_COLOR, "flat (set aside)"
+        return names, colors
+
+    # -- against the truth
+    def _truth_rows(self) -> np.ndarray:
+        if self.truth is None:
+            raise ValueError(f"the {self.name} run has no truth to compare with (the scene has no truth/)")
+        return np.asarray(self.truth)[self.mask]
+
+    def ari_vs_truth(self) -> float | None:
+        """Adjusted Rand index of the labels (flat pixels as a cluster) against the truth classes; None without truth."""
+        if self.truth is None:
+            return None
+        from sklearn.metrics import adjusted_rand_score
+
+        return float(adjusted_rand_score(self._truth_rows(), self.label_image()[self.mask]))
+
+    def contingency(self, class_names=None):
+        """Pixels per (truth class, cluster): a pandas DataFrame, rows named by class."""
+        import pandas as pd
+
+        from .. import config
+
+        names = class_names or config.CLASS_NAMES
+        t = self._truth_rows()
+        return pd.crosstab(pd.Series([names.get(int(c), str(int(c))) for c in t], name="truth class"),
+                           pd.Series(self.label_image()[self.mask], name="cluster"))
+
+    def majority_class(self, class_names=None) -> dict:
+        """{cluster: the truth class most of its pixels have}."""
+        tab = self.contingency(class_names)
+        return {int(c): tab[c].idxmax() for c in tab.columns}
+
+    # -- reporting
+    def __str__(self) -> str:
+        m = self.model
+        return (f"{self.name} ({self.title}): knee k={self.knee}, best SBD silhouette k={self.best_silhouette_k} "
+                f"-> k={self.k} ({self.k_choice})\n"
+                f"  {m.n_iter_} iterations in {m.fit_time_:.1f} s, SBD inertia {m.inertia_:.0f} "
+                f"({m.inertia_ / len(self.labels):.3f} per pixel), SBD silhouette {self.silhouette:.3f}, "
+                f"sizes {np.bincount(self.labels, minlength=self.k).tolist()}")
+
+    def summary(self) -> dict:
+        def num(v):
+            return None if v is None or not np.isfinite(v) else round(float(v), 4)
+
+        el = self.elbow
+        out = {
+            "indices": list(self.indices), "k": self.k, "k_choice": self.k_choice,
+            "inertia": round(float(self.model.inertia_), 3), "silhouette": round(float(self.silhouette), 4),
+            "n_pixels_clustered": int(len(self.labels)), "n_flat": int(self.prepared.flat.sum()),
+            "n_gap_values_filled": int(self.prepared.n_filled),
+            "n_iter": None if self.model.n_iter_ is None else int(self.model.n_iter_),
+            "fit_seconds": round(float(self.model.fit_time_), 2),
+            "cluster_sizes": np.bincount(self.labels, minlength=self.k).tolist(),
+            "elbow": {"k": [int(k) for k in el["k"]], "inertia": [num(v) for v in el["inertia"]],
+                      "silhouette": [num(v) for v in el["silhouette"]],
+                      "fit_time_s": [num(v) for v in el["fit_time_s"]], "knee": self.knee,
+                      "n_series": int(el.attrs.get("n_series", 0))},
+        }
+        if self.euclidean is not None:
+            eu = self.euclidean
+            out["elbow"]["euclidean"] = {"distortion": [round(float(v), 2) for v in eu["distortion"]],
+                                         "knee": eu.attrs.get("knee")}
+        if self.truth is not None:
+            out["ari_vs_truth"] = round(self.ari_vs_truth(), 4)
+        return out
+
+    # -- outputs
+    def centroid_table(self):
+        """The centroids as a DataFrame: rows cluster (univariate) or (cluster, index), columns years."""
+        import pandas as pd
+
+        years = [str(int(y)) for y in self.years]
+        C = self.centers
+        if C.shape[2] == 1:
+            return pd.DataFrame(C[:, :, 0], columns=years).rename_axis("cluster")
+        return pd.DataFrame(C.transpose(0, 2, 1).reshape(self.k * len(self.indices), -1),
+                            index=pd.MultiIndex.from_product([range(self.k), self.indices],
+                                                             names=["cluster", "index"]),
+                            columns=years)
+
+    def write(self, output_dir) -> dict[str, Path]:
+        """``centroids_<name>.csv`` (z-normalised centroid shapes). Returns {key: path}."""
+        path = Path(output_dir) / f"centroids_{self.name}.csv"
+        with atomic_path(path) as tmp:
+            self.centroid_table().to_csv(tmp)
+        return {f"centroids_{self.name}": path}
 
 
-def cluster_stacks(stacks, n_clusters, **kshape_kw) -> SceneClusters:
-    """Cluster the pixel trajectories of one or more (T, H, W) stacks on the same grid.
+def write_clusters(output_dir, runs) -> dict[str, Path]:
+    """Write ``clusters.tif`` (int16, one band per run named like ``kshape_ndvi_k6``; -1 no
+    data, label k flat pixels) and each run's centroid CSV. Returns {key: path}; the label
+    image is ``labels``."""
+    runs = [r for r in runs if r is not None]
+    if not runs:
+        raise ValueError("write_clusters needs at least one ClusterRun")
+    grid = runs[0].grid
+    for r in runs[1:]:
+        if not r.grid.same_as(grid):
+            raise ValueError(f"the {r.name} run is on another grid than the {runs[0].name} run")
+    # no data (-1) goes in as NaN: write_raster writes it as the nodata value -1
+    labels = np.stack([np.where(img >= 0, img, np.nan) for img in (r.label_image() for r in runs)])
+    written = {"labels": write_raster(Path(output_dir) / "clusters.tif", labels, grid, band_names=[r.band_name for r in runs], nodata=-1, dtype="int16",
+                                      tags={"runs": ",".join(r.name for r in runs), "flat_label": "k",
+                                            "trajectories": runs[0].trajectories})}
+    for r in runs:
+        written.update(r.write(output_dir))
+    return written
 
-    One stack: univariate; several: multivariate (one variable per stack, each z-normalised).
-    Pixels with no observation get -1; flat pixels get ``n_clusters``. ``kshape_kw`` go to
-    :class:`KShape`.
+
+# ----------------------------------------------------------------------------- the step
+def _series(trajectories: Trajectories, indices):
+    stacks = [trajectories.stack(i) for i in indices]
+    if len(stacks) == 1:
+        return stack_to_series(stacks[0])
+    return stacks_to_series(stacks)
+
+
+def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterSettings | None = None, *,
+                         name: str | None = None, truth=None, progress: bool = True) -> ClusterRun:
+    """Choose k and cluster every pixel's trajectory with k-Shape.
+
+    Parameters
+    ----------
+    trajectories : Trajectories
+        From :func:`load_trajectories`.
+    indices : list of str
+        One index (univariate) or several (multivariate: one variable per index, each
+        z-normalised on its own).
+    settings : ClusterSettings
+        Default ``ClusterSettings()`` (notebook 03's defaults).
+    name : str or None
+        Key of the run; default ``"univariate"`` / ``"multivariate"``.
+    truth : dict or int (H, W) or None
+        The scene's truth (``scene.truth``, its ``class`` is used) for :meth:`ClusterRun.ari_vs_truth`.
+    progress : bool
+        A progress bar over the elbow's k.
+
+    Returns
+    -------
+    ClusterRun
+
+    Notes
+    -----
+    Steps: series of the pixels with data; :func:`~ltlib.cluster.prepare` (gaps filled in
+    time, flat series set aside); the SBD elbow (:func:`~ltlib.cluster.elbow`) on a random
+    subset of ``elbow_max_series`` series, its Kneedle knee and best SBD silhouette; the
+    Euclidean elbow of the same subset; k = ``n_clusters``, else the knee, else the best
+    silhouette; the final k-Shape fit of every series (``n_init`` restarts) and its SBD
+    silhouette.
     """
-    if isinstance(stacks, (list, tuple)):
-        series, mask = stacks_to_series(list(stacks)) if len(stacks) > 1 else stack_to_series(stacks[0])
-    else:
-        series, mask = stack_to_series(stacks)
+    settings = settings or ClusterSettings()
+    indices = [str(i).upper() for i in ([indices] if isinstance(indices, str) else indices)]
+    if not indices:
+        raise ValueError("cluster_trajectories needs at least one index")
+    name = name or ("univariate" if len(indices) == 1 else "multivariate")
+    truth_img = None
+    if truth is not None:
+        truth_img = np.asarray(truth["class"] if isinstance(truth, dict) else truth)
+        if truth_img.shape != trajectories.grid.shape:
+            raise ValueError(f"truth is {truth_img.shape}, the trajectories' grid {trajectories.grid.shape}")
+    seconds = {}
+    t0 = time.perf_counter()
+    series, mask = _series(trajectories, indices)
     prep = prepare(series)
-    model = KShape(n_clusters, **kshape_kw).fit(prep.X)
-    full = prep.expand(model.labels_, flat_label=n_clusters)
-    image = series_to_image(full.astype(np.int16), mask, fill=-1).astype(np.int16)
-    return SceneClusters(labels=image, model=model, prepared=prep, mask=mask, n_clusters=int(n_clusters))
+    n = len(prep.X)
+    ks = settings.k_range
+    if n <= max(ks):
+        raise ValueError(f"{name} ({' + '.join(indices)}): only {n} pixels have a shape, too few for k_range up to "
+                         f"{max(ks)}; lower k_range")
+    seconds["prepare"] = time.perf_counter() - t0
+    # the elbow on a random subset (the same subset for the Euclidean view)
+    rng = np.random.default_rng(settings.random_state)
+    idx = rng.choice(n, min(settings.elbow_max_series, n), replace=False)
+    t = time.perf_counter()
+    table = elbow(prep.X[idx], ks, n_init=settings.elbow_n_init, random_state=settings.random_state,
+                  sample_size=settings.silhouette_sample, max_iter=settings.max_iter, progress=progress)
+    table.attrs["n_series"] = int(len(idx))
+    seconds["elbow"] = time.perf_counter() - t
+    euclid = None
+    if settings.euclidean_elbow:
+        t = time.perf_counter()
+        euclid = euclidean_elbow(prep.X[idx], ks, n_init=settings.elbow_n_init, random_state=settings.random_state)
+        seconds["euclidean_elbow"] = time.perf_counter() - t
+    knee_k = table.attrs["knee"]
+    sil = table["silhouette"]
+    if settings.n_clusters is not None:
+        k, how = int(settings.n_clusters), "parameter"
+        if n <= k:
+            raise ValueError(f"n_clusters={k} but only {n} pixels of {' + '.join(indices)} have a shape")
+    elif knee_k is not None:
+        k, how = int(knee_k), "knee"
+    elif not sil.isna().all():
+        k, how = int(table.loc[sil.idxmax(), "k"]), "max silhouette"
+    else:
+        raise ValueError(f"{name}: the elbow has no knee and no silhouette to choose k from; set n_clusters")
+    t = time.perf_counter()
+    model = KShape(k, n_init=settings.n_init, max_iter=settings.max_iter, random_state=settings.random_state).fit(prep.X)
+    score = silhouette(prep.X, model.labels_, sample_size=settings.silhouette_sample,
+                       random_state=settings.random_state) if len(np.unique(model.labels_)) >= 2 else float("nan")
+    seconds["fit"] = time.perf_counter() - t
+    return ClusterRun(name, indices, trajectories.years, trajectories.grid, mask, prep, model, how, float(score),
+                      table, euclid, truth_img, trajectories.describe(), seconds)
+
+
+# ----------------------------------------------------------------------------- engines
+@dataclass
+class EngineComparison:
+    """ltlib, tslearn and the ``kshape`` package on one subsample, scored the same way.
+
+    ``results`` {engine: {seconds, n_iter, init, inertia, silhouette, ari_vs_ltlib,
+    speedup_of_ltlib, n_series, k, max_iter[, ari_vs_truth]}}; ``labels`` {engine: (n,)}.
+    """
+
+    results: dict
+    labels: dict
+
+    def summary(self) -> dict:
+        return {e: dict(r) for e, r in self.results.items()}
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.results).T
+
+
+#: The engines compared and the initialisation each library uses by default.
+ENGINE_INITS = (("ltlib", "k-shape++"), ("tslearn", "random"), ("kshape", "random-labels"))
+
+
+def compare_engines(run: ClusterRun, *, n_series: int = 2000, max_iter: int = 10, random_state: int = 0,
+                    engines=ENGINE_INITS) -> EngineComparison:
+    """Fit the run's k with each engine on a random subsample of its series, one initialisation each.
+
+    Parameters
+    ----------
+    run : ClusterRun
+        Gives the series (``run.prepared.X``), k, and the truth when it has one.
+    n_series : int
+        Size of the random subsample (all series if fewer).
+    max_iter : int
+        The same iteration budget for every engine.
+    random_state : int
+    engines : sequence of (engine, init)
+
+    Returns
+    -------
+    EngineComparison
+        Each engine's centroids scored alike: SBD inertia, exact SBD silhouette on the
+        subsample, ARI against ltlib's labels and (with truth) against the truth classes.
+        tslearn is warmed up first so its numba compilation is not timed.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    _int("engine_sample", n_series, 2)
+    _int("engine_max_iter", max_iter, 1)
+    X = run.prepared.X
+    rng = np.random.default_rng(random_state)
+    sub = rng.choice(len(X), min(n_series, len(X)), replace=False)
+    Xs = X[sub]
+    truth = None if run.truth is None else run._truth_rows()[run.prepared.keep][sub]
+    k = run.k
+    if any(e == "tslearn" for e, _ in engines):
+        KShape(k, max_iter=2, random_state=0, engine="tslearn").fit(Xs[:100])  # numba warm-up
+    results, labels = {}, {}
+    for engine, init in engines:
+        mdl = KShape(k, max_iter=max_iter, random_state=random_state, engine=engine, init=init).fit(Xs)
+        labels[engine] = mdl.labels_
+        r = dict(seconds=round(mdl.fit_time_, 3), n_iter=mdl.n_iter_, init=init, inertia=round(mdl.inertia_, 2),
+                 silhouette=round(silhouette(Xs, mdl.labels_, sample_size=len(Xs)), 4)
+                 if len(np.unique(mdl.labels_)) >= 2 else None,
+                 n_series=int(len(Xs)), k=k, max_iter=int(max_iter))
+        if truth is not None:
+            r["ari_vs_truth"] = round(float(adjusted_rand_score(truth, mdl.labels_)), 4)
+        results[engine] = r
+    first = engines[0][0]
+    for e, r in results.items():
+        r["ari_vs_ltlib"] = round(float(adjusted_rand_score(labels[first], labels[e])), 4)
+        r["speedup_of_ltlib"] = round(r["seconds"] / max(results[first]["seconds"], 1e-9), 1)
+    return EngineComparison(results, labels)

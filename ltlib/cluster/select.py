@@ -3,7 +3,9 @@
 :func:`silhouette` is exact up to ``SILHOUETTE_EXACT_MAX`` series and subsamples above;
 :func:`elbow` fits :class:`~ltlib.cluster.KShape` for every k and tabulates inertia,
 silhouette and fit time; :func:`knee` is the Kneedle knee (Satopaa et al. 2011) of the
-inertia curve, computed by yellowbrick's ``KneeLocator``.
+inertia curve, computed by yellowbrick's ``KneeLocator``; :func:`euclidean_elbow` is the
+seed's view for comparison (yellowbrick's ``KElbowVisualizer``: k-means, Euclidean
+distortion).
 """
 from __future__ import annotations
 
@@ -16,6 +18,22 @@ from .sbd import _check_clean, as_dataset, sbd, znormalize
 
 #: ``silhouette`` is exact up to this many series and subsamples above it by default.
 SILHOUETTE_EXACT_MAX = 5000
+
+
+def yellowbrick(module: str, name: str):
+    """``yellowbrick.<module>.<name>``, imported without its side effects on the session.
+
+    Importing yellowbrick restyles matplotlib for the whole session (``set_aesthetic``
+    changes ``rcParams``: fonts, colours) and warns about its own dependencies; both are
+    undone here, so the notebooks' other figures keep their look.
+    """
+    import importlib
+
+    import matplotlib as mpl
+
+    with warnings.catch_warnings(), mpl.rc_context():
+        warnings.simplefilter("ignore")
+        return getattr(importlib.import_module(f"yellowbrick.{module}"), name)
 
 
 def silhouette_from_distances(D, labels) -> float:
@@ -98,11 +116,9 @@ def knee(x, y) -> int | None:
     if np.ptp(y) == 0 or np.ptp(x) == 0:
         return None  # KneeLocator would divide by zero when normalising
     with warnings.catch_warnings():
-        # yellowbrick warns on import (distutils versions) and when there is no knee,
-        # which is an answer here (None), not a problem
+        # yellowbrick warns when there is no knee, which is an answer here (None), not a problem
         warnings.simplefilter("ignore")
-        from yellowbrick.utils.kneed import KneeLocator
-
+        KneeLocator = yellowbrick("utils.kneed", "KneeLocator")
         if y[0] >= y[-1]:
             loc = KneeLocator(x, y, curve_nature="convex", curve_direction="decreasing")
         else:
@@ -146,4 +162,59 @@ def elbow(X, ks, *, n_init=1, random_state=0, sample_size=5000, max_iter=100, in
     df["knee"] = df["k"] == kn if kn is not None else False
     df.attrs["knee"] = None if kn is None else int(kn)
     df.attrs["silhouette_sample_size"] = int(len(idx))
+    return df
+
+
+def euclidean_elbow(X, ks, *, n_init=2, random_state=0):
+    """The seed's elbow: scikit-learn k-means on the z-normalised series, Euclidean distortion.
+
+    The seed chose k with yellowbrick's ``KElbowVisualizer(KMeans(), k=...)``, which scores
+    each k by the *distortion* (sum of squared Euclidean distances of the series to their
+    k-means centre). This runs the same visualizer (yellowbrick 1.5 works with scikit-learn
+    1.7) on an off-screen axis and tabulates what it measured, so the view can be drawn
+    beside the SBD elbow (:func:`ltlib.plots.plot_elbow_views`).
+
+    Parameters
+    ----------
+    X : array_like, (n, T) or (n, T, d)
+        Series without NaN or flat series (as :func:`elbow` takes them); z-normalised per
+        variable here, then flattened to (n, T * d).
+    ks : iterable of int >= 2
+    n_init : int
+        k-means restarts per k.
+    random_state : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``k``, ``distortion`` (sum of squared Euclidean distances, z-score^2),
+        ``fit_time_s`` and ``knee`` (bool); ``attrs["knee"]``: the visualizer's elbow
+        (Kneedle on the distortion, as yellowbrick locates it; None without one or with
+        fewer than three k).
+    """
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from sklearn.cluster import KMeans
+
+    ks = [int(k) for k in ks]
+    if len(ks) < 1 or min(ks) < 2:
+        raise ValueError(f"ks must be integers >= 2, got {ks}")
+    X3 = as_dataset(X)
+    _check_clean(X3)
+    if max(ks) >= len(X3):
+        raise ValueError(f"k up to {max(ks)} needs more than {len(X3)} series")
+    Z = znormalize(X3).reshape(len(X3), -1)
+    KElbowVisualizer = yellowbrick("cluster", "KElbowVisualizer")
+    with warnings.catch_warnings():
+        # yellowbrick warns when there is no elbow, which is an answer here (None)
+        warnings.simplefilter("ignore")
+        ax = Figure().add_subplot()  # off-screen: the drawing is redone by plot_elbow_views
+        viz = KElbowVisualizer(KMeans(n_init=int(n_init), random_state=random_state), ax=ax, k=ks,
+                               metric="distortion", timings=True, locate_elbow=len(ks) >= 3)
+        viz.fit(Z)
+    kn = None if viz.elbow_value_ is None else int(viz.elbow_value_)
+    df = pd.DataFrame({"k": viz.k_values_, "distortion": np.asarray(viz.k_scores_, dtype=float),
+                       "fit_time_s": np.asarray(viz.k_timers_, dtype=float)})
+    df["knee"] = df["k"] == kn if kn is not None else False
+    df.attrs["knee"] = kn
     return df

@@ -73,6 +73,14 @@ class LandTrendrRun:
         years, counts = self.disturbance_years()
         return int(years[np.argmax(counts)]) if len(counts) else None
 
+    def area_by_year(self, delta: str = "loss") -> dict[int, float]:
+        """Mapped area per year of detection in hectares: {year: ha} for ``delta`` "loss" or "gain"."""
+        bands = self.loss if delta == "loss" else self.gain
+        yod = bands["yod"][np.isfinite(bands["yod"])].astype(int)
+        years, counts = np.unique(yod, return_counts=True)
+        pixel_ha = abs(self.grid.transform.a * self.grid.transform.e) / 1e4
+        return {int(y): round(float(c) * pixel_ha, 2) for y, c in zip(years, counts)}
+
     def example_pixel(self) -> tuple[int, int]:
         """(row, col) of the greatest loss magnitude (the scene's centre when nothing was lost)."""
         mag = self.loss["mag"]
@@ -99,6 +107,8 @@ class LandTrendrRun:
             "loss_median_magnitude": _nanmedian(self.loss["mag"]),
             "gain_median_magnitude": _nanmedian(self.gain["mag"]),
             "most_frequent_disturbance_year": self.most_frequent_disturbance_year(),
+            "loss_area_ha_by_year": self.area_by_year("loss"),
+            "gain_area_ha_by_year": self.area_by_year("gain"),
             "median_filter": self.median_filter,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }

@@ -1,0 +1,172 @@
+"""ltlib.batch: a sites table, one command, resumable and isolated runs, a cross-site report."""
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ltlib import batch
+
+from . import scenes
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Notebooks 01-02: LandTrendr per site in seconds (the chain tests run 01-05 on these scenes).
+NOTEBOOKS = ("01", "02")
+
+
+@pytest.fixture(scope="module")
+def site_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sites")
+    return {"forest": scenes.forest_scene(root / "forest"),
+            "warped": scenes.reprojected_sample(root / "warped", sentinel1=False)}
+
+
+def _table(path: Path, site_folders) -> Path:
+    path.write_text(
+        "site_id,data_dir,max_segments,loss_mag_min\n"
+        f"forest,{site_folders['forest']},5,100\n"
+        f"warped,{site_folders['warped']},,\n"
+        f"broken,{site_folders['forest'].parent / 'does_not_exist'},,\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(site_folders, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch")
+    table = _table(out.parent / "sites.csv", site_folders)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out), "--notebooks",
+                           *NOTEBOOKS, "--workers", "2"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    return out, table, proc, time.perf_counter() - t0
+
+
+def test_batch_runs_every_site_and_isolates_the_failure(finished):
+    out, _, proc, seconds = finished
+    assert proc.returncode == 1, proc.stderr[-2000:]  # one site failed on purpose
+    assert "forest: complete" in proc.stdout and "warped: complete" in proc.stdout
+    assert "broken: failed in 01_collect_landsat: " in proc.stdout and "does_not_exist" in proc.stdout
+    status = json.loads((out / "broken" / "status.json").read_text())
+    assert status["error"]["notebook"] == "01_collect_landsat"
+    assert status["notebooks"] == {"01_collect_landsat": "failed", "02_fit_landtrendr": "not run"}
+    for sid in ("forest", "warped"):
+        for nb in ("01_collect_landsat", "02_fit_landtrendr"):
+            s = json.loads((out / sid / nb / "summary.json").read_text())
+            assert s["status"] == "complete", (sid, nb)
+    print(f"batch of 3 sites, notebooks 01-02: {seconds:.0f} s")
+
+
+def test_per_site_parameters_reach_the_notebooks(finished):
+    out = finished[0]
+    lt = json.loads((out / "forest" / "02_fit_landtrendr" / "summary.json").read_text())["landtrendr"]
+    assert lt["params"]["max_segments"] == 5 and lt["loss_params"]["mag_min"] == 100
+    lt = json.loads((out / "warped" / "02_fit_landtrendr" / "summary.json").read_text())["landtrendr"]
+    assert lt["params"]["max_segments"] == 6 and lt["loss_params"]["mag_min"] == 150
+
+
+def test_report_matches_the_site_summaries(finished):
+    out = finished[0]
+    report = pd.read_csv(out / "report.csv").set_index("site_id")
+    per_year = pd.read_csv(out / "report_by_year.csv")
+    for sid in ("forest", "warped"):
+        lt = json.loads((out / sid / "02_fit_landtrendr" / "summary.json").read_text())["landtrendr"]
+        sc = json.loads((out / sid / "01_collect_landsat" / "summary.json").read_text())["scene"]
+        r = report.loc[sid]
+        assert r["status"] == "complete" and r["index"] == lt["index"]
+        assert r["most_frequent_disturbance_year"] == lt["most_frequent_disturbance_year"]
+        assert r["loss_fraction"] == lt["loss_fraction"] and r["crs"] == sc["crs"]
+        assert r["loss_area_ha"] == pytest.approx(sum(lt["loss_area_ha_by_year"].values()), abs=0.01)
+        years = per_year[per_year["site_id"] == sid].set_index("year")
+        for y, ha in lt["loss_area_ha_by_year"].items():
+            assert years.loc[int(y), "loss_area_ha"] == pytest.approx(ha)
+    assert report.loc["broken", "status"] == "failed" and report.loc["broken", "failed_notebook"] == "01_collect_landsat"
+    for name in ("report.html", "disturbed_area.png", "sites_map.png"):
+        assert (out / name).stat().st_size > 1000
+    assert "forest" in (out / "report.html").read_text()
+
+
+def test_second_run_skips_what_is_complete(finished):
+    out, table, _, _ = finished
+    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out), "--notebooks",
+                           *NOTEBOOKS], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert "forest: complete" in proc.stdout and "01 skipped (complete), 02 skipped (complete)" in proc.stdout
+    assert "broken: failed in 01_collect_landsat" in proc.stdout  # failures are retried, and fail again
+
+
+def test_killed_batch_resumes_with_the_unfinished_notebooks_only(site_folders, tmp_path):
+    table = tmp_path / "sites.csv"
+    table.write_text(f"site_id,data_dir\nwarped,{site_folders['warped']}\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out), "--notebooks", *NOTEBOOKS]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    first = out / "warped" / "01_collect_landsat" / "batch.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert first.exists(), "notebook 01 did not finish"
+    import os
+
+    os.killpg(proc.pid, signal.SIGKILL)  # the batch and the kernel it started, mid notebook 02
+    proc.wait(timeout=60)
+    assert not (out / "warped" / "02_fit_landtrendr" / "batch.json").exists()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "01 skipped (complete), 02 ran" in again.stdout
+
+
+def test_malformed_tables_give_one_clear_error(tmp_path, site_folders):
+    cases = {
+        "unknown.csv": ("site_id,data_dir,colour\na,{d},red\n", "row 1, column 'colour' is not a site column"),
+        "badint.csv": ("site_id,data_dir,max_segments\na,{d},six\n", "row 1, column 'max_segments': 'six' is not a valid int"),
+        "dup.csv": ("site_id,data_dir\na,{d}\na,{d}\n", "row 2, column 'site_id': 'a' appears twice"),
+        "none.csv": ("site_id,max_segments\na,4\n", "row 1 \\(a\\): give either data_dir"),
+        "bbox.csv": ("site_id,bbox\na,\"10,50,9,51\"\n", "row 1, column 'bbox'"),
+        "id.csv": ("site_id,data_dir\nmy site,{d}\n", "row 1, column 'site_id': 'my site'"),
+    }
+    for name, (text, match) in cases.items():
+        p = tmp_path / name
+        p.write_text(text.format(d=site_folders["forest"]))
+        with pytest.raises(batch.SitesError, match=match):
+            batch.read_sites(p)
+    p = tmp_path / "unknown.csv"
+    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(p), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before anything ran
+
+
+def test_geojson_and_geopackage_tables(tmp_path):
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"site_id": "pit", "start_year": 1990, "ee_project": "me"},
+         "geometry": {"type": "Polygon", "coordinates": [[[-112.2, 40.5], [-112.1, 40.5], [-112.1, 40.6],
+                                                          [-112.2, 40.6], [-112.2, 40.5]]]}}]}
+    (tmp_path / "s.geojson").write_text(json.dumps(gj))
+    (site,) = batch.read_sites(tmp_path / "s.geojson")
+    assert site.aoi == (-112.2, 40.5, -112.1, 40.6) and site.params == {"start_year": 1990, "ee_project": "me"}
+    p = site.parameters("01_collect_landsat", tmp_path / "out")
+    assert p["use_gee"] is True and p["aoi"] == [-112.2, 40.5, -112.1, 40.6] and p["start_year"] == 1990
+    p2 = site.parameters("02_fit_landtrendr", tmp_path / "out")
+    assert p2["data_dir"].endswith("pit/01_collect_landsat") and "start_year" not in p2 and p2["use_gee"] is True
+    # a minimal GeoPackage (the OGC layout: gpkg_contents, gpkg_geometry_columns, GP blobs)
+    path = tmp_path / "s.gpkg"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE gpkg_contents (table_name TEXT, data_type TEXT)")
+    con.execute("CREATE TABLE gpkg_geometry_columns (table_name TEXT, column_name TEXT, srs_id INTEGER)")
+    con.execute("CREATE TABLE sites (fid INTEGER PRIMARY KEY, geom BLOB, site_id TEXT, max_segments INTEGER)")
+    con.execute("INSERT INTO gpkg_contents VALUES ('sites', 'features')")
+    con.execute("INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 4326)")
+    ring = [(-1.0, 50.0), (-0.5, 50.0), (-0.5, 50.2), (-1.0, 50.2), (-1.0, 50.0)]
+    wkb = struct.pack("<BII", 1, 3, 1) + struct.pack("<I", len(ring)) + b"".join(struct.pack("<dd", *p) for p in ring)
+    blob = b"GP" + bytes([0, 0b00000001]) + struct.pack("<i", 4326) + wkb  # no envelope
+    con.execute("INSERT INTO sites (geom, site_id, max_segments) VALUES (?, 'coast', 4)", (blob,))
+    con.commit()
+    con.close()
+    (site,) = batch.read_sites(path)
+    assert site.site_id == "coast" and site.aoi == (-1.0, 50.0, -0.5, 50.2) and site.params == {"max_segments": 4}
