@@ -335,9 +335,9 @@ def training_set(labelled: LabelledSet, years, n_synthetic_per_class: int, *, se
     X, y = trainingset.generate(n, n_years=T, seed=seed, gap_fraction=0.05)
     Xv, yv = trainingset.generate(max(n // 5, 2), n_years=T, seed=seed + 1000, gap_fraction=0.05)
     X, Xv = trainingset.fill_series(X), trainingset.fill_series(Xv)
-    note = (f"mapping models train on {len(X)} generated series of {_span(years)} (validation {len(Xv)}), not on "
-            f"{labelled.path.name}: its series cover {_span(labelled.years)} and cannot be cut to other years "
-            "without changing their labels")
+    note = (f"mapping models train on {len(X)} generated series of {_span(years)}, validated on {len(Xv)} more, "
+            f"not on {labelled.path.name}: its series cover {_span(labelled.years)} and cannot be cut to other "
+            "years without changing their labels")
     return dict(X=X, y=y, X_valid=Xv, y_valid=yv, uses_labelled_set=False, note=note)
 
 

@@ -427,7 +427,7 @@ def plot_elbow_views(sbd_table, euclidean_table=None, *, title=""):
         From :func:`ltlib.cluster.euclidean_elbow`, drawn by yellowbrick's own
         ``KElbowVisualizer`` (distortion, fit time, its elbow); None: the SBD panel only.
     title : str
-        What was clustered, e.g. ``"NDVI"``; prefixes both panel titles.
+        What was clustered, e.g. ``"NDVI"``: the figure's title.
 
     Returns
     -------
@@ -436,9 +436,8 @@ def plot_elbow_views(sbd_table, euclidean_table=None, *, title=""):
     import matplotlib.pyplot as plt
 
     n = 1 if euclidean_table is None else 2
-    fig, axes = plt.subplots(1, n, figsize=(6.8 * n, 4), squeeze=False)
-    prefix = f"{title}: " if title else ""
-    plot_elbow(sbd_table, axes=axes[0, 0], title=f"{prefix}SBD elbow (k-Shape)")
+    fig, axes = plt.subplots(1, n, figsize=(6.8 * n, 4.2), squeeze=False)
+    plot_elbow(sbd_table, axes=axes[0, 0], title="SBD elbow (what k-Shape minimises)")
     if euclidean_table is not None:
         from sklearn.cluster import KMeans
 
@@ -458,9 +457,11 @@ def plot_elbow_views(sbd_table, euclidean_table=None, *, title=""):
             if kn is not None else 0
         viz.draw()
         viz.finalize()
-        ax.set_title(f"{prefix}Euclidean elbow (the seed's KElbowVisualizer, k-means)")
+        ax.set_title("Euclidean elbow (the seed's KElbowVisualizer, k-means)")
         ax.set_xlabel("Number of clusters k")
-        ax.set_ylabel("distortion (sum of squared Euclidean distances, z-score$^2$)")
+        ax.set_ylabel("distortion (sum of squared distances, z-score$^2$)")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -89,7 +89,8 @@ def test_cluster_trajectories_labels_image_and_summary(planted_scene, tmp_path):
 def test_settings_and_too_few_pixels_are_clear_errors(planted_scene):
     traj, *_ = planted_scene
     for bad, match in ((dict(k_range=[1, 2]), "k_range"), (dict(k_range="2-5"), "k_range"),
-                       (dict(n_clusters=1), "n_clusters"), (dict(n_init=0), "n_init"), (dict(k_range=[]), "empty")):
+                       (dict(n_clusters=1), "n_clusters"), (dict(n_init=0), "n_init"), (dict(k_range=[]), "empty"),
+                       (dict(init="kmeans"), "kshape_init")):
         with pytest.raises(ValueError, match=match):
             C.ClusterSettings(**bad)
     assert C.ClusterSettings(k_range=[4, 2, 3, 3]).k_range == (2, 3, 4)
@@ -195,7 +196,7 @@ def test_elbow_views_and_cluster_figures(planted_scene):
     np.testing.assert_allclose(ax_sbd.lines[0].get_ydata(), sbd_t["inertia"])
     np.testing.assert_allclose(ax_eu.lines[0].get_ydata(), eu_t["distortion"])
     np.testing.assert_allclose(ax_time.lines[0].get_ydata(), eu_t["fit_time_s"])
-    assert "SBD" in ax_sbd.get_title() and "Euclidean" in ax_eu.get_title() and "NDVI" in ax_eu.get_title()
+    assert "SBD" in ax_sbd.get_title() and "Euclidean" in ax_eu.get_title() and fig._suptitle.get_text() == "NDVI"
     assert len(plots.plot_elbow_views(sbd_t).axes) == 2  # SBD only: inertia + silhouette axes
 
     traj, y, _, truth = planted_scene

@@ -93,7 +93,9 @@ def test_02_runs_landtrendr_on_earth_engine_and_maps_loss_not_gain(ee_chain, ser
     yod = loss[names.index("yod")]
     # the world's patch lost vegetation in 1990: the loss map says 1990 there, the gain map later
     assert np.nanmedian(yod) == served.disturbance_year
-    assert np.nanmin(gain[names.index("yod")]) > served.disturbance_year
+    gain_yod = gain[names.index("yod")]
+    assert np.isfinite(yod).sum() > 5 * np.isfinite(gain_yod).sum()  # a recovery of < 0.35 NDVI by 1995
+    assert (gain_yod[np.isfinite(gain_yod)] > served.disturbance_year).all()
     # 02-05 reused 01's composites: every composite request came from 01's kernel
     requests = _requests(served, "computePixels")
     composites = [r for r in requests if "TemporalSegmentation.LandTrendr" not in r["algorithms"]

@@ -200,3 +200,34 @@ def test_map_scene_on_other_years_trains_on_generated_series(sample_scene, tsf_c
     ref = mapping.reference_sample(run.class_map, run.grid, 5, seed=0)
     assert ref.olofsson is None and ref.points["reference"].isna().all() and "label the 'reference'" in str(ref)
     assert ref.summary()["labelled"] is False
+
+
+# --------------------------------------------------------------------------- figures and maps of notebook 04
+def test_class_map_on_a_map_and_a_figure(sample_scene):
+    from ipyleaflet import ImageOverlay
+
+    from ltlib import maps, plots
+
+    sc = _crop(sample_scene, 20, 20)
+    cmap = sc.truth["class"].astype(np.uint8)
+    cmap[:2] = NODATA  # unclassified pixels are transparent, not an error
+    m = maps.trajectory_class_map(cmap, sc.grid, name="classes", truth=sc.truth["class"])
+    overlays = [layer for layer in m.layers if isinstance(layer, ImageOverlay)]
+    assert [o.name for o in overlays] == ["Truth trajectory class", "classes"]  # truth below, hidden
+    assert not overlays[0].visible and overlays[1].visible
+    fig = plots.class_map_figure(cmap, sc.grid, title="map", truth=sc.truth["class"])
+    assert [ax.get_title() for ax in fig.axes] == ["map", "Truth"]
+    assert len(plots.class_map_figure(cmap, sc.grid, title="map").axes) == 1
+
+
+def test_class_figures_of_the_labelled_set(small_labelled, tsf_comparison):
+    from ltlib import plots
+
+    lab = small_labelled
+    fig = plots.plot_class_examples(lab.X, lab.y, years=lab.years, source="seed")
+    assert len(fig.axes) == 12 and fig.axes[0].get_title() == "0 downward"
+    fig = plots.plot_series_images(lab.X, lab.y, years=lab.years)
+    assert len(fig.axes) == 4 * 6 + 4  # 24 images and a colour bar per method
+    proba, y = tsf_comparison.valid_predictions()
+    assert proba.shape == (len(lab.valid), 6) and (y == lab.y[lab.valid]).all()
+    assert plots.confusion_figure(np.eye(6) * 3, title="c").axes[0].get_title() == "c"

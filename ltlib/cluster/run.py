@@ -33,6 +33,8 @@ from .select import elbow, euclidean_elbow, silhouette
 #: Indices of the multivariate run when the scene has them all (greenness and wetness add what
 #: NDVI alone does not carry: bare rock and urban surfaces differ in wetness).
 MULTIVARIATE_DEFAULT = ("NDVI", "TCG", "TCW")
+#: k-Shape initialisations a scene run can use (:class:`ClusterSettings`).
+INITS = ("k-shape++", "random", "random-labels")
 #: Colour of the label of flat pixels (set aside: no shape) on maps.
 FLAT_COLOR = "#000000"
 
@@ -189,6 +191,10 @@ class ClusterSettings:
         k-Shape restarts per k in the elbow, and for the final fit (lowest inertia kept).
     max_iter : int
     random_state : int
+    init : str
+        k-Shape's initialisation in the elbow and the final fit (see :class:`KShape`):
+        ``"k-shape++"`` (k-means++ seeding with SBD, notebook 03's choice), ``"random"``
+        (tslearn's) or ``"random-labels"`` (the paper's).
     euclidean_elbow : bool
         Also compute the seed's Euclidean elbow (k-means on the z-normalised series).
     """
@@ -201,6 +207,7 @@ class ClusterSettings:
     n_init: int = 4
     max_iter: int = 100
     random_state: int = 0
+    init: str = "k-shape++"
     euclidean_elbow: bool = True
 
     def __post_init__(self):
@@ -219,6 +226,8 @@ class ClusterSettings:
         _int("n_init", self.n_init, 1)
         _int("max_iter", self.max_iter, 1)
         _int("random_state", self.random_state, 0)
+        if self.init not in INITS:
+            raise ValueError(f"kshape_init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 
 # ----------------------------------------------------------------------------- the result
@@ -365,12 +374,13 @@ class ClusterRun:
 
         el = self.elbow
         out = {
-            "indices": list(self.indices), "k": self.k, "k_choice": self.k_choice,
+            "indices": list(self.indices), "k": self.k, "k_choice": self.k_choice, "init": self.model.init,
             "inertia": round(float(self.model.inertia_), 3), "silhouette": round(float(self.silhouette), 4),
             "n_pixels_clustered": int(len(self.labels)), "n_flat": int(self.prepared.flat.sum()),
             "n_gap_values_filled": int(self.prepared.n_filled),
             "n_iter": None if self.model.n_iter_ is None else int(self.model.n_iter_),
             "fit_seconds": round(float(self.model.fit_time_), 2),
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "cluster_sizes": np.bincount(self.labels, minlength=self.k).tolist(),
             "elbow": {"k": [int(k) for k in el["k"]], "inertia": [num(v) for v in el["inertia"]],
                       "silhouette": [num(v) for v in el["silhouette"]],
@@ -437,7 +447,7 @@ def _series(trajectories: Trajectories, indices):
 
 
 def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterSettings | None = None, *,
-                         name: str | None = None, truth=None, progress: bool = True) -> ClusterRun:
+                         name: str | None = None, truth=None, rng=None, progress: bool = True) -> ClusterRun:
     """Choose k and cluster every pixel's trajectory with k-Shape.
 
     Parameters
@@ -453,6 +463,10 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
         Key of the run; default ``"univariate"`` / ``"multivariate"``.
     truth : dict or int (H, W) or None
         The scene's truth (``scene.truth``, its ``class`` is used) for :meth:`ClusterRun.ari_vs_truth`.
+    rng : numpy.random.Generator or None
+        Draws the elbow's random subset. Default ``default_rng(settings.random_state)``; pass
+        one generator to successive runs (and :func:`compare_engines`) so each draws its own
+        subset in turn, as notebook 03 does.
     progress : bool
         A progress bar over the elbow's k.
 
@@ -490,11 +504,12 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
                          f"{max(ks)}; lower k_range")
     seconds["prepare"] = time.perf_counter() - t0
     # the elbow on a random subset (the same subset for the Euclidean view)
-    rng = np.random.default_rng(settings.random_state)
+    rng = np.random.default_rng(settings.random_state) if rng is None else rng
     idx = rng.choice(n, min(settings.elbow_max_series, n), replace=False)
     t = time.perf_counter()
     table = elbow(prep.X[idx], ks, n_init=settings.elbow_n_init, random_state=settings.random_state,
-                  sample_size=settings.silhouette_sample, max_iter=settings.max_iter, progress=progress)
+                  sample_size=settings.silhouette_sample, max_iter=settings.max_iter, init=settings.init,
+                  progress=progress)
     table.attrs["n_series"] = int(len(idx))
     seconds["elbow"] = time.perf_counter() - t
     euclid = None
@@ -515,7 +530,8 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
     else:
         raise ValueError(f"{name}: the elbow has no knee and no silhouette to choose k from; set n_clusters")
     t = time.perf_counter()
-    model = KShape(k, n_init=settings.n_init, max_iter=settings.max_iter, random_state=settings.random_state).fit(prep.X)
+    model = KShape(k, n_init=settings.n_init, max_iter=settings.max_iter, random_state=settings.random_state,
+                   init=settings.init).fit(prep.X)
     score = silhouette(prep.X, model.labels_, sample_size=settings.silhouette_sample,
                        random_state=settings.random_state) if len(np.unique(model.labels_)) >= 2 else float("nan")
     seconds["fit"] = time.perf_counter() - t
@@ -549,7 +565,7 @@ ENGINE_INITS = (("ltlib", "k-shape++"), ("tslearn", "random"), ("kshape", "rando
 
 
 def compare_engines(run: ClusterRun, *, n_series: int = 2000, max_iter: int = 10, random_state: int = 0,
-                    engines=ENGINE_INITS) -> EngineComparison:
+                    rng=None, engines=ENGINE_INITS) -> EngineComparison:
     """Fit the run's k with each engine on a random subsample of its series, one initialisation each.
 
     Parameters
@@ -561,6 +577,9 @@ def compare_engines(run: ClusterRun, *, n_series: int = 2000, max_iter: int = 10
     max_iter : int
         The same iteration budget for every engine.
     random_state : int
+        Seed of the engines' initialisations (and of the subsample when ``rng`` is None).
+    rng : numpy.random.Generator or None
+        Draws the subsample (see :func:`cluster_trajectories`).
     engines : sequence of (engine, init)
 
     Returns
@@ -575,7 +594,7 @@ def compare_engines(run: ClusterRun, *, n_series: int = 2000, max_iter: int = 10
     _int("engine_sample", n_series, 2)
     _int("engine_max_iter", max_iter, 1)
     X = run.prepared.X
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(random_state) if rng is None else rng
     sub = rng.choice(len(X), min(n_series, len(X)), replace=False)
     Xs = X[sub]
     truth = None if run.truth is None else run._truth_rows()[run.prepared.keep][sub]
