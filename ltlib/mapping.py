@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import accuracy, classify, config, io, resources, trainingset
-from .classify import NODATA, TrainedModel
+from .classify import NODATA
 
 #: Classes 0..5 (``config.CLASS_NAMES``).
 CLASSES = tuple(range(len(config.CLASS_NAMES)))

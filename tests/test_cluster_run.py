@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def planted_scene():
     tcg, _ = _stack(2 * X + 1, "TCG")
     truth = np.full((8, 8), 5, np.int16)
     truth[rows, cols] = y
-    return C.Trajectories({"NDVI": ndvi, "TCG": tcg}, "composites", io.Path("/scene")), y, (rows, cols), truth
+    return C.Trajectories({"NDVI": ndvi, "TCG": tcg}, "composites", Path("/scene")), y, (rows, cols), truth
 
 
 FAST = C.ClusterSettings(k_range=[2, 3, 4, 5], elbow_max_series=100, silhouette_sample=60, elbow_n_init=2, n_init=2)
@@ -96,7 +97,7 @@ def test_settings_and_too_few_pixels_are_clear_errors(planted_scene):
     assert C.ClusterSettings(k_range=[4, 2, 3, 3]).k_range == (2, 3, 4)
     with pytest.raises(ValueError, match="lower k_range"):
         C.cluster_trajectories(traj, ["NDVI"], C.ClusterSettings(k_range=[2, 60, 61]), progress=False)
-    with pytest.raises(KeyError, match="has no NBR"):
+    with pytest.raises(scene.MissingInputError, match="has no NBR"):
         C.cluster_trajectories(traj, ["NBR"], FAST, progress=False)
 
 
@@ -104,18 +105,18 @@ def test_trajectory_indices(planted_scene):
     traj, *_ = planted_scene
     assert traj.pick_index() == "NDVI" and traj.pick_index("tcg") == "TCG"
     assert traj.multivariate_indices() == (["NDVI", "TCG"], None)
-    one = C.Trajectories({"NBR": traj.stacks["NDVI"]}, "landtrendr", io.Path("/out/02_fit_landtrendr"))
+    one = C.Trajectories({"NBR": traj.stacks["NDVI"]}, "landtrendr", Path("/out/02_fit_landtrendr"))
     assert one.describe() == "LandTrendr fitted stacks from /out/02_fit_landtrendr"
     assert traj.describe() == "raw composites of /scene"
     chosen, why = one.multivariate_indices()
     assert chosen == ["NBR"] and why == "multivariate clustering needs two indices; /out/02_fit_landtrendr has only NBR"
     assert "two indices" in traj.multivariate_indices(["NDVI"])[1]
-    with pytest.raises(KeyError, match="no tcw_fit"):
+    with pytest.raises(scene.MissingInputError, match="no tcw_fit"):
         one.multivariate_indices(["NBR", "TCW"])
     full = {i: traj.stacks["NDVI"] for i in ("NDVI", "NBR", "TCB", "TCG", "TCW")}
-    assert C.Trajectories(full, "composites", io.Path("x")).multivariate_indices()[0] == ["NDVI", "TCG", "TCW"]
+    assert C.Trajectories(full, "composites", Path("x")).multivariate_indices()[0] == ["NDVI", "TCG", "TCW"]
     some = {i: traj.stacks["NDVI"] for i in ("TCB", "NBR", "NDMI", "TCG")}
-    assert C.Trajectories(some, "composites", io.Path("x")).multivariate_indices()[0] == ["NBR", "NDMI", "TCG"]
+    assert C.Trajectories(some, "composites", Path("x")).multivariate_indices()[0] == ["NBR", "NDMI", "TCG"]
 
 
 def _scene_folder(root, grid=GRID, indices=("NDVI", "NBR")):

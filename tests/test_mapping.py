@@ -3,7 +3,6 @@ the reference sample; and the generator on short records."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

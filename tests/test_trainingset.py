@@ -169,7 +169,7 @@ def test_generate_reproducible_counts_and_shuffled():
     (dict(n_per_class=[1, 2, 3]), "6 counts"),
     (dict(n_per_class=[-1, 2, 3, 4, 5, 6]), "non-negative"),
     (dict(n_per_class=0), "at least one"),
-    (dict(n_per_class=5, n_years=10), "n_years must be >= 30"),
+    (dict(n_per_class=5, n_years=10), r"n_years must be >= 12 \(room for two losses.*got 10"),
     (dict(n_per_class=5, noise=(0.05, 0.01)), "noise must be"),
     (dict(n_per_class=5, low=(0.3, 0.4), high=(0.35, 0.8)), "no room for losses"),
     (dict(n_per_class=5, noise=(0.01, 0.15)), "no room for losses"),

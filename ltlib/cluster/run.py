@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import Grid, Stack, atomic_path, series_to_image, stack_to_series, stacks_to_series, write_raster
+from ..scene import INDEX_PREFERENCE, MissingInputError
 from .kshape import KShape
 from .prepare import Prepared, prepare
 from .select import elbow, euclidean_elbow, silhouette
@@ -92,13 +93,11 @@ class Trajectories:
                      else f"{self.folder} has no {key} stack")
             hint = "; rerun 02_fit_landtrendr with it, or landtrendr_dir=\"\" for raw composites" \
                 if self.kind == "landtrendr" else ""
-            raise KeyError(f"{where}: it has {', '.join(self.stacks)}{hint}")
+            raise MissingInputError(f"{where}: it has {', '.join(self.stacks)}{hint}")
         return self.stacks[key]
 
     def pick_index(self, index=None) -> str:
         """``index`` if given (checked), else the first of ``scene.INDEX_PREFERENCE`` present."""
-        from ..scene import INDEX_PREFERENCE
-
         if index is not None:
             self.stack(index)
             return str(index).upper()
@@ -111,8 +110,6 @@ class Trajectories:
         indices (in ``scene.INDEX_PREFERENCE`` order). A wanted index that is missing is an
         error naming the folder. Returns ``(indices, None)`` or ``(indices, reason)``.
         """
-        from ..scene import INDEX_PREFERENCE
-
         if wanted is None:
             if all(i in self.stacks for i in MULTIVARIATE_DEFAULT):
                 chosen = list(MULTIVARIATE_DEFAULT)
@@ -152,8 +149,6 @@ def load_trajectories(scene, landtrendr_dir=None) -> Trajectories:
     if landtrendr_dir is None:
         return Trajectories(dict(scene.stacks), "composites", Path(scene.folder))
     import json
-
-    from ..scene import MissingInputError
 
     folder = Path(landtrendr_dir)
     listed = json.loads((folder / "summary.json").read_text()).get("files", {})
