@@ -15,7 +15,9 @@ Each site's notebooks run in order with papermill into ``<out>/<site_id>/<notebo
 run in parallel (``workers``, default sized to the machine) or on a dask.distributed cluster
 (``dask_address``). A notebook whose ``summary.json`` is complete for the same parameters is
 skipped, so an interrupted batch run again only runs what is unfinished; a site's failure is
-recorded (notebook and the error's first line) and does not stop the other sites.
+recorded (notebook and the error's first line) and does not stop the other sites. A notebook
+that stops because the scene lacks its input (04 without NDVI, 05 without Sentinel-1) leaves the
+site "partial" and the site's other notebooks run.
 ``<out>/report.csv``, ``<out>/report_by_year.csv`` and ``<out>/report.html`` compare the sites.
 """
 from __future__ import annotations
@@ -331,6 +333,26 @@ def _is_done(folder: Path, fingerprint: str) -> bool:
     return summary.get("status") == "complete" and stamp.get("fingerprint") == fingerprint
 
 
+def _stopped_since(folder: Path, started: float) -> bool:
+    """True if the notebook in ``folder`` wrote a "stopped" summary.json since ``started``."""
+    path = folder / "summary.json"
+    if not path.exists() or path.stat().st_mtime < started - 1:
+        return False
+    try:
+        return json.loads(path.read_text()).get("status") == "stopped"
+    except ValueError:
+        return False
+
+
+def site_state(status: dict | None) -> str:
+    """"failed", "partial" (some notebooks stopped for a missing input), "complete" or "not run"."""
+    if not status:
+        return "not run"
+    if status.get("error"):
+        return "failed"
+    return "partial" if status.get("stopped") else "complete"
+
+
 def _first_line(err) -> str:
     text = getattr(err, "evalue", None) or str(err)
     name = getattr(err, "ename", None) or type(err).__name__
@@ -341,15 +363,21 @@ def _first_line(err) -> str:
 def run_site(site: Site, out, notebooks=ALL_NOTEBOOKS, *, kernel: str = "python3") -> dict:
     """Run ``notebooks`` for one site, skipping those complete for the same parameters.
 
-    Returns {"site_id", "notebooks": {name: "ran" | "skipped (complete)" | "failed" | "not run"},
-    "error": None or {"notebook", "message"}, "seconds"}; also written to
-    ``<out>/<site_id>/status.json``.
+    A notebook that *stops* because the scene lacks what it needs (its ``summary.json`` says
+    ``"stopped"``, e.g. notebook 04 on a scene without NDVI) does not stop the notebooks after it,
+    which do not depend on it; it is recorded under ``"stopped"`` and run again next time (the
+    user may have added the input). Any other error, or notebook 01 stopping (no scene), ends
+    the site: the notebooks after it are "not run".
+
+    Returns {"site_id", "notebooks": {name: "ran" | "skipped (complete)" | "stopped" | "failed"
+    | "not run"}, "stopped": {name: reason}, "error": None or {"notebook", "message"}, "seconds"};
+    also written to ``<out>/<site_id>/status.json``.
     """
     import papermill as pm
 
     out = Path(out)
     t0 = time.perf_counter()
-    status = {"site_id": site.site_id, "notebooks": {}, "error": None}
+    status = {"site_id": site.site_id, "notebooks": {}, "stopped": {}, "error": None}
     for nb in notebooks:
         if status["error"] is not None:
             status["notebooks"][nb] = "not run"
@@ -362,12 +390,17 @@ def run_site(site: Site, out, notebooks=ALL_NOTEBOOKS, *, kernel: str = "python3
             continue
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "batch.json").unlink(missing_ok=True)
+        started = time.time()
         try:
             pm.execute_notebook(str(NOTEBOOKS_DIR / f"{nb}.ipynb"), str(folder / f"{nb}.ipynb"), parameters=params,
                                 cwd=str(NOTEBOOKS_DIR), kernel_name=kernel, progress_bar=False)
             io.write_json(folder / "batch.json", {"fingerprint": fp, "parameters": params})
             status["notebooks"][nb] = "ran"
         except Exception as err:  # noqa: BLE001 - one site's failure must not stop the others
+            if nb != ALL_NOTEBOOKS[0] and _stopped_since(folder, started):
+                status["notebooks"][nb] = "stopped"
+                status["stopped"][nb] = _first_line(err)
+                continue
             status["notebooks"][nb] = "failed"
             status["error"] = {"notebook": nb, "message": _first_line(err)}
     status["seconds"] = round(time.perf_counter() - t0, 1)
@@ -400,7 +433,7 @@ def run(sites, out, *, notebooks=ALL_NOTEBOOKS, workers: int | None = None, dask
     def done(status):
         statuses.append(status)
         bar.update(len(notebooks))
-        bar.set_postfix_str(f"{status['site_id']}: {'failed' if status['error'] else 'ok'}")
+        bar.set_postfix_str(f"{status['site_id']}: {site_state(status)}")
 
     if dask_address:
         try:
@@ -442,8 +475,10 @@ def site_row(out, site: Site, status: dict | None = None) -> tuple[dict, list[di
     """One site's report row and its per-year rows, from the notebooks' summary.json files."""
     out = Path(out)
     error = (status or {}).get("error")
-    row = {"site_id": site.site_id, "status": "failed" if error else ("complete" if status else "not run"),
+    stopped = (status or {}).get("stopped") or {}
+    row = {"site_id": site.site_id, "status": site_state(status),
            "failed_notebook": error["notebook"] if error else None, "error": error["message"] if error else None,
+           "stopped": "; ".join(f"{nb}: {why}" for nb, why in stopped.items()) or None,
            "seconds": (status or {}).get("seconds")}
     by_year = []
     s1 = _summary(out, site.site_id, "01_collect_landsat")
@@ -529,17 +564,18 @@ def write_report(sites, out, statuses=None) -> dict[str, Path]:
     plt.close(fig)
     paths["disturbed_area"] = out / "disturbed_area.png"
     fig, ax = plt.subplots(figsize=(7, 5))
+    colours = {"complete": "tab:blue", "partial": "tab:orange", "failed": "tab:red"}
     for _, r in report.iterrows():
         if pd.notna(r.get("west")):
             ax.add_patch(plt.Rectangle((r["west"], r["south"]), r["east"] - r["west"], r["north"] - r["south"],
-                                       fill=False, lw=2, color="tab:red" if r["status"] == "failed" else "tab:blue"))
+                                       fill=False, lw=2, color=colours.get(r["status"], "tab:gray")))
             ax.annotate(r["site_id"], (r["west"], r["north"]), fontsize=8)
     if "west" in report and report["west"].notna().any():
         ax.set_xlim(report["west"].min() - 1, report["east"].max() + 1)
         ax.set_ylim(report["south"].min() - 1, report["north"].max() + 1)
     ax.set_xlabel("Longitude (degrees)")
     ax.set_ylabel("Latitude (degrees)")
-    ax.set_title("Sites (blue: complete, red: failed)")
+    ax.set_title("Sites (blue: complete, orange: partial, red: failed)")
     with io.atomic_path(out / "sites_map.png") as tmp:
         fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -578,7 +614,11 @@ def main(argv=None) -> int:
     statuses = run(sites, a.out, notebooks=notebooks, workers=a.workers, dask_address=a.dask_address)
     failed = [s for s in statuses if s["error"]]
     for s in statuses:
-        state = f"failed in {s['error']['notebook']}: {s['error']['message']}" if s["error"] else "complete"
+        state = site_state(s)
+        if s["error"]:
+            state = f"failed in {s['error']['notebook']}: {s['error']['message']}"
+        elif s.get("stopped"):
+            state = "partial, " + "; ".join(f"{nb} stopped: {why}" for nb, why in s["stopped"].items())
         print(f"{s['site_id']}: {state} ({s['seconds']} s; " +
               ", ".join(f"{k[:2]} {v}" for k, v in s["notebooks"].items()) + ")")
     print(f"report: {Path(a.out) / 'report.csv'} and {Path(a.out) / 'report.html'}")

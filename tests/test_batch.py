@@ -170,3 +170,22 @@ def test_geojson_and_geopackage_tables(tmp_path):
     con.close()
     (site,) = batch.read_sites(path)
     assert site.site_id == "coast" and site.aoi == (-1.0, 50.0, -0.5, 50.2) and site.params == {"max_segments": 4}
+
+
+def test_a_stopped_notebook_leaves_the_site_partial_and_the_next_notebook_runs(site_folders, tmp_path):
+    """The forest has NBR only: 04 stops (the classes are defined on NDVI), 05 still runs and stops
+    for its own reason (no Sentinel-1); the site is "partial", not failed, and the exit code is 0."""
+    table = tmp_path / "sites.csv"
+    table.write_text(f"site_id,data_dir\nforest,{site_folders['forest']}\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out), "--notebooks",
+                           "01", "04", "05"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "forest: partial, 04_classify_trajectories stopped: MissingInputError: " in proc.stdout
+    status = json.loads((out / "forest" / "status.json").read_text())
+    assert status["notebooks"] == {"01_collect_landsat": "ran", "04_classify_trajectories": "stopped",
+                                   "05_detect_sar_change": "stopped"}
+    assert "NDVI" in status["stopped"]["04_classify_trajectories"]
+    assert "Sentinel-1" in status["stopped"]["05_detect_sar_change"] and status["error"] is None
+    row = pd.read_csv(out / "report.csv").iloc[0]
+    assert row["status"] == "partial" and "04_classify_trajectories: MissingInputError" in row["stopped"]
