@@ -508,7 +508,7 @@ def site_row(out, site: Site, status: dict | None = None) -> tuple[dict, list[di
     if s4:
         px_ha = None
         if s1:
-            px_ha = s1["scene"]["pixel_size_m"] ** 2 / 1e4
+            px_ha = s1["scene"]["pixel_area_m2"] / 1e4
         for name, n in s4.get("class_pixels", {}).items():
             row[f"class_area_ha_{name}"] = None if px_ha is None else round(n * px_ha, 2)
         olof = s4.get("olofsson")

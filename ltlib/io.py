@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -59,6 +60,52 @@ class Grid:
         from rasterio.warp import transform_bounds
 
         return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
+
+    def _metres_per_unit(self) -> tuple[float, float]:
+        """(x, y) metres per CRS unit at the grid's centre latitude (geographic CRS: per degree,
+        WGS84 series expansions; projected CRS: its linear unit)."""
+        if self.crs.is_geographic:
+            lat = math.radians((self.bounds[1] + self.bounds[3]) / 2)
+            per_lat = 111132.954 - 559.822 * math.cos(2 * lat) + 1.175 * math.cos(4 * lat)
+            per_lon = 111412.84 * math.cos(lat) - 93.5 * math.cos(3 * lat)
+            return per_lon, per_lat
+        factor = float(self.crs.linear_units_factor[1]) if self.crs.is_projected else 1.0
+        return factor, factor
+
+    @property
+    def pixel_size_m(self) -> tuple[float, float]:
+        """(x, y) pixel size in metres; for a geographic CRS at the grid's centre latitude."""
+        mx, my = self._metres_per_unit()
+        return abs(self.transform.a) * mx, abs(self.transform.e) * my
+
+    def pixel_text(self) -> str:
+        """The pixel size for messages: "30 m", or "0.0003 deg (about 25 x 33 m)"."""
+        px, py = self.pixel_size_m
+        if self.crs.is_geographic:
+            return f"{abs(self.transform.a):g} deg (about {px:.0f} x {py:.0f} m)"
+        return f"{px:g} m"
+
+    def pixel_areas_m2(self) -> np.ndarray:
+        """(height, 1) area of each row's pixels in m^2, to broadcast over (height, width).
+
+        Constant on a projected grid; on a geographic grid (degrees) each row's pixels are
+        measured at that row's latitude, so areas shrink towards the poles as they should.
+        """
+        if not self.crs.is_geographic:
+            px, py = self.pixel_size_m
+            return np.full((self.height, 1), px * py)
+        rows = np.arange(self.height) + 0.5
+        lat = np.radians(self.transform.f + rows * self.transform.e)
+        per_lat = 111132.954 - 559.822 * np.cos(2 * lat) + 1.175 * np.cos(4 * lat)
+        per_lon = 111412.84 * np.cos(lat) - 93.5 * np.cos(3 * lat)
+        return (abs(self.transform.a) * per_lon * abs(self.transform.e) * per_lat)[:, None]
+
+    def area_ha(self, mask) -> float:
+        """Area in hectares of the pixels where ``mask`` (height, width) is True."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"mask of shape {mask.shape} does not match the grid's {self.shape}")
+        return float((mask * self.pixel_areas_m2()).sum() / 1e4)
 
     def same_as(self, other: "Grid", tol: float = 1e-6) -> bool:
         return (

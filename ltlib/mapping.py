@@ -588,5 +588,5 @@ def reference_sample(class_map, grid: io.Grid, n_per_class: int, *, seed: int = 
     if truth is not None:
         counts = accuracy.class_pixel_counts(class_map, CLASSES, nodata=NODATA)
         report = accuracy.area_adjusted(points["map_class"].to_numpy(), points["reference"].to_numpy(int), counts,
-                                        CLASSES, pixel_area=abs(grid.transform.a * grid.transform.e))
+                                        CLASSES, pixel_area=float(grid.pixel_areas_m2().mean()))
     return ReferenceSample(points, report, np.asarray(class_map) != NODATA, int(n_per_class), notes)

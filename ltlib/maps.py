@@ -151,13 +151,19 @@ def finish(m):
 
 # ----------------------------------------------------------------------------- matplotlib
 def _extent_km(grid: Grid):
+    """imshow extent: km of a projected CRS, degrees of a geographic one (see _label_axes)."""
     left, bottom, right, top = grid.bounds
-    return (left / 1000, right / 1000, bottom / 1000, top / 1000)
+    f = 1.0 if grid.crs.is_geographic else 1000 / grid._metres_per_unit()[0]
+    return (left / f, right / f, bottom / f, top / f)
 
 
 def _label_axes(ax, grid: Grid, title):
-    ax.set_xlabel(f"Easting (km, {grid.crs.to_string()})")
-    ax.set_ylabel("Northing (km)")
+    if grid.crs.is_geographic:
+        ax.set_xlabel(f"Longitude (degrees, {grid.crs.to_string()})")
+        ax.set_ylabel("Latitude (degrees)")
+    else:
+        ax.set_xlabel(f"Easting (km, {grid.crs.to_string()})")
+        ax.set_ylabel("Northing (km)")
     if title:
         ax.set_title(title)
 

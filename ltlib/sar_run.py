@@ -150,7 +150,7 @@ def sentinel1_stack(scene: Scene, period: S1Period, *, use_gee: bool = False, ee
     if s1 is not None:
         g = s1.grid
         print(f"Sentinel-1 from {s1.folder}: {s1.n_images} images {s1.dates[0]} .. {s1.dates[-1]}, {g.height} x "
-              f"{g.width} px of {abs(g.transform.a):g} m, {g.crs.to_string()}"
+              f"{g.width} px of {g.pixel_text()}, {g.crs.to_string()}"
               + (", with truth" if s1.truth is not None else ", no truth"))
     return s1
 
@@ -268,7 +268,7 @@ class SarRun:
             "s1_folder": str(self.s1.folder),
             "n_images": int(self.k),
             "dates": [self.dates[0], self.dates[-1]],
-            "s1_grid": {"height": g.height, "width": g.width, "pixel_size_m": float(abs(g.transform.a)),
+            "s1_grid": {"height": g.height, "width": g.width, "pixel_size_m": round(float(g.pixel_size_m[0]), 3),
                         "crs": g.crs.to_string()},
             **self.period.summary(),
             "params": self.params,

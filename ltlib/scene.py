@@ -154,7 +154,8 @@ class Scene:
             "n_years": int(len(self.years)),
             "height": g.height,
             "width": g.width,
-            "pixel_size_m": float(abs(g.transform.a)),
+            "pixel_size_m": round(float(g.pixel_size_m[0]), 3),
+            "pixel_area_m2": round(float(g.pixel_areas_m2().mean()), 3),
             "crs": g.crs.to_string(),
             "bounds_lonlat": [round(v, 6) for v in g.bounds_lonlat()],
             "has_truth": self.has_truth,
@@ -424,7 +425,7 @@ def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict
         where = f"from {manifest['origin']}, copied to {folder}"
     extras = [x for x, ok in (("truth", truth is not None), ("Sentinel-1", s1 is not None)) if ok]
     return (f"{what} {where}: {', '.join(stacks)}, {first.years[0]}-{first.years[-1]} ({len(first.years)} years), "
-            f"{g.height} x {g.width} px of {abs(g.transform.a):g} m, {g.crs.to_string()}"
+            f"{g.height} x {g.width} px of {g.pixel_text()}, {g.crs.to_string()}"
             + (f", with {' and '.join(extras)}" if extras else ", no truth, no Sentinel-1"))
 
 

@@ -164,3 +164,31 @@ def test_killed_writer_process_leaves_the_old_stack(tmp_path):
     proc.wait(timeout=30)
     back = io.read_stack(path)
     np.testing.assert_array_equal(back.data, old)
+
+
+def test_pixel_sizes_and_areas_in_metres_on_projected_and_geographic_grids():
+    """Areas in ha must not come out of degrees: a geographic grid is measured at each row's latitude."""
+    from affine import Affine
+
+    utm = io.Grid("EPSG:32612", Affine(30, 0, 400000, 0, -30, 4490000), 4, 5)
+    assert utm.pixel_size_m == (30.0, 30.0) and utm.pixel_text() == "30 m"
+    assert utm.area_ha(np.ones((4, 5), bool)) == pytest.approx(20 * 900 / 1e4)
+    feet = io.Grid("EPSG:2227", Affine(100, 0, 6e6, 0, -100, 2e6), 2, 2)  # California zone 3, US survey feet
+    assert feet.pixel_size_m[0] == pytest.approx(30.48006, rel=1e-5)
+    # 0.0003 deg at 40.59 N, checked against the same steps measured in UTM 12N (scale ~1 there)
+    from rasterio.warp import transform as warp
+
+    geo = io.Grid("EPSG:4326", Affine(0.0003, 0, -112.2, 0, -0.0003, 40.6), 40, 55)
+    px, py = geo.pixel_size_m
+    lat = 40.6 - 20 * 0.0003
+    (x0, x1, x2), (y0, y1, y2) = warp("EPSG:4326", "EPSG:32612", [-112.2, -112.1997, -112.2], [lat, lat, lat + 0.0003])
+    assert px == pytest.approx(np.hypot(x1 - x0, y1 - y0), rel=2e-3)
+    assert py == pytest.approx(np.hypot(x2 - x0, y2 - y0), rel=2e-3)
+    assert "deg (about 25 x 33 m)" in geo.pixel_text()
+    areas = geo.pixel_areas_m2()
+    assert areas.shape == (40, 1) and areas[0, 0] < areas[-1, 0]  # further north, smaller
+    assert geo.area_ha(np.ones((40, 55), bool)) == pytest.approx(40 * 55 * px * py / 1e4, rel=1e-3)
+    polar = io.Grid("EPSG:4326", Affine(0.0003, 0, 0, 0, -0.0003, 80.0), 2, 2)
+    assert polar.pixel_size_m[0] == pytest.approx(px * np.cos(np.radians(80)) / np.cos(np.radians(lat)), rel=5e-3)
+    with pytest.raises(ValueError, match="does not match the grid"):
+        geo.area_ha(np.ones((3, 3), bool))

@@ -89,3 +89,29 @@ def test_bad_requests(sc):
         landtrendr.fit_scene(sc, index="NDMI")
     with pytest.raises(ValueError, match="delta 'loss' and 'gain'"):
         landtrendr.fit_scene(sc, loss=params.ChangeMapParams.gain())
+
+
+def test_areas_on_a_geographic_grid_are_in_hectares_not_square_degrees(tmp_path):
+    """Own data in EPSG:4326 (float NDVI): loss areas come from metric pixel areas (about 846 m^2
+    per 0.0003 deg pixel at 40.6 N), not from the degrees of the transform (which gave 0.0 ha)."""
+    from rasterio.transform import from_origin
+
+    years = list(range(2000, 2011))
+    rng = np.random.default_rng(0)
+    ndvi = (0.6 + rng.normal(0, 0.02, (len(years), 30, 40))).astype(np.float32)
+    ndvi[5:, 5:20, 5:25] -= 0.4  # 15 x 20 px lost in 2005
+    (tmp_path / "landsat").mkdir()
+    prof = dict(driver="GTiff", height=30, width=40, count=len(years), dtype="float32", crs="EPSG:4326",
+                transform=from_origin(-112.2, 40.6, 0.0003, 0.0003), nodata=np.nan)
+    with rasterio.open(tmp_path / "landsat" / "ndvi.tif", "w", **prof) as dst:
+        dst.write(ndvi)
+        for i, y in enumerate(years):
+            dst.set_band_description(i + 1, f"yr_{y}")
+    with pytest.warns(UserWarning, match="multiplied by 1000"):
+        sc = scene.load(tmp_path, quiet=True)
+    assert sc.summary()["pixel_area_m2"] == pytest.approx(846, abs=3)
+    assert "0.0003 deg (about 25 x 33 m)" in sc.provenance
+    run = landtrendr.fit_scene(sc)
+    by_year = run.area_by_year("loss")
+    assert by_year[2005] == pytest.approx(sc.grid.area_ha(run.loss["yod"] == 2005), abs=0.01)
+    assert by_year[2005] == pytest.approx(300 * 846 / 1e4, rel=0.02)  # the 300 lost pixels: 25.4 ha

@@ -76,10 +76,9 @@ class LandTrendrRun:
     def area_by_year(self, delta: str = "loss") -> dict[int, float]:
         """Mapped area per year of detection in hectares: {year: ha} for ``delta`` "loss" or "gain"."""
         bands = self.loss if delta == "loss" else self.gain
-        yod = bands["yod"][np.isfinite(bands["yod"])].astype(int)
-        years, counts = np.unique(yod, return_counts=True)
-        pixel_ha = abs(self.grid.transform.a * self.grid.transform.e) / 1e4
-        return {int(y): round(float(c) * pixel_ha, 2) for y, c in zip(years, counts)}
+        yod = bands["yod"]
+        years = np.unique(yod[np.isfinite(yod)]).astype(int)
+        return {int(y): round(self.grid.area_ha(yod == y), 2) for y in years}
 
     def example_pixel(self) -> tuple[int, int]:
         """(row, col) of the greatest loss magnitude (the scene's centre when nothing was lost)."""
