@@ -250,13 +250,25 @@ def geotiff_profile(grid: Grid, count: int, dtype, nodata) -> dict:
     return profile
 
 
-def _to_dtype(data: np.ndarray, dtype: str, nodata):
+#: Rounding to an integer type is refused when the data's finite range is below this and the
+#: values are not whole numbers: the rounding error (up to 0.5) would be over 2.5% of the range.
+MIN_RANGE_FOR_ROUNDING = 20.0
+
+
+def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
     out = np.asarray(data, dtype=np.float64)
     missing = ~np.isfinite(out)
     if np.issubdtype(np.dtype(dtype), np.integer):
         info = np.iinfo(dtype)
         if missing.any() and nodata is None:
             raise ValueError(f"data has NaN but no nodata value was given for {dtype} output")
+        finite = out[~missing]
+        if finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
+            lo, hi = float(finite.min()), float(finite.max())
+            raise ValueError(
+                f"{path or 'output'}: values {lo:.4g}..{hi:.4g} are not whole numbers and would be rounded to "
+                f"{dtype} ({np.unique(np.rint(finite)).size} distinct values left). Physical index values? "
+                f"Write them x 1000 with scale=0.001 (ltlib's stored units), or with dtype='float32'")
         vals = np.rint(np.where(missing, 0, out))
         bad = (vals < info.min) | (vals > info.max)
         if nodata is not None:
@@ -318,7 +330,7 @@ def write_raster(path, data, grid: Grid, *, band_names=None, nodata=None, dtype=
         dtype = "uint8"
     if colormap is not None and (data.shape[0] != 1 or dtype not in ("uint8", "uint16")):
         raise ValueError("a colour table needs a single-band uint8 or uint16 raster")
-    out = _to_dtype(data, dtype, nodata)
+    out = _to_dtype(data, dtype, nodata, path)
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **geotiff_profile(grid, data.shape[0], dtype, nodata)) as dst:
             dst.write(out)

@@ -59,6 +59,22 @@ def test_write_refuses_values_that_do_not_fit(tmp_path, grid, cube):
         io.write_stack(tmp_path / "x.tif", cube, [1, 2, 3, 4], grid)
 
 
+def test_physical_floats_are_not_rounded_away(tmp_path, grid, cube):
+    """0..1 NDVI written with the default int16 would be stored as 0 or 1: refused, naming the
+    file and the remedy; the same values x 1000 (stored units), or float32, are written."""
+    ndvi = np.clip(cube / 1000 + 0.2, -1, 1)  # physical units, with the NaN gaps
+    with pytest.raises(ValueError, match=r"x\.tif: values .* are not whole numbers and would be rounded to int16 \(3 distinct values left.*x 1000"):
+        io.write_stack(tmp_path / "x.tif", ndvi, [2001, 2002, 2003, 2004], grid)
+    assert not (tmp_path / "x.tif").exists()
+    io.write_stack(tmp_path / "x.tif", ndvi * 1000, [2001, 2002, 2003, 2004], grid, scale=0.001)
+    back = io.read_stack(tmp_path / "x.tif")
+    np.testing.assert_allclose(back.data, np.rint(ndvi * 1000), equal_nan=True)
+    io.write_stack(tmp_path / "f.tif", ndvi, [2001, 2002, 2003, 2004], grid, dtype="float32")
+    np.testing.assert_allclose(io.read_stack(tmp_path / "f.tif").data, ndvi.astype(np.float32), equal_nan=True)
+    # whole numbers in a small range (class maps, counts) are written as they are
+    io.write_raster(tmp_path / "c.tif", np.arange(35.0).reshape(grid.shape) % 6, grid, dtype="uint8")
+
+
 def test_errors_name_the_problem(tmp_path, grid, cube):
     with pytest.raises(FileNotFoundError, match="missing.tif"):
         io.read_stack(tmp_path / "missing.tif")
