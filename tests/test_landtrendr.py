@@ -33,6 +33,26 @@ def test_earth_engine_pixels_vertices_and_fit(gee_truth):
         assert r.p_value[0] <= 0.05 and r.f_stat[0] > 0 and r.rmse[0] > 0
 
 
+#: The LT-GEE guide's example pixel (eMapR/LT-GEE ``docs/imgs/lt_data.csv``: NBR x 1000,
+#: 1985-2017, the guide's runParams = SEED_PARAMS) and Earth Engine's fitted values for it.
+GUIDE_SOURCE = [811, 809, 821, 813, 836, 834, 833, 818, 826, 820, 765, 827, 775, 67, 367, 366, 494, 601, 544, 490,
+                638, 681, 714, 749, 783, 790, 815, 782, 812, 814, 807, 798, 804]
+GUIDE_EE_FTV = [827, 825, 823, 821, 819, 817, 814, 812, 810, 808, 806, 804, 802, 67, 211, 355, 499, 642, 656, 669,
+                683, 697, 710, 724, 737, 751, 764, 778, 792, 805, 819, 832, 846]
+
+
+def test_guide_pixel_fitted_like_earth_engine_after_a_removed_recovery():
+    """A recovery faster than recoveryThreshold is taken out of the ladder (1998-2002 here). Earth
+    Engine keeps fitting the despiked series; the IDL overwrote 2002's value, which pulled the
+    2002 vertex to 622 (Earth Engine 642)."""
+    years = np.arange(1985, 2018)
+    r = lt.segment(np.array(GUIDE_SOURCE, float), years, distdir=-1, **SEED_PARAMS)
+    assert years[r.is_vertex[0]].tolist() == [1985, 1997, 1998, 2002, 2017]
+    np.testing.assert_allclose(r.fitted[0], GUIDE_EE_FTV, atol=0.6)  # Earth Engine's values are rounded
+    idl = lt.segment(np.array(GUIDE_SOURCE, float), years, distdir=-1, preset="idl", **SEED_PARAMS)
+    assert abs(idl.fitted[0][years == 2002][0] - 642) > 10  # the IDL's way, kept in its preset
+
+
 def _largest_step_loss(fitted, years):
     loss = -(fitted[1:] - fitted[:-1])
     mx = loss.max(0)

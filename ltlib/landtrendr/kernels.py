@@ -439,6 +439,12 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
     n = y.shape[0]
     nvert = v0.shape[0]
     v = v0.copy()
+    # A recovery that breaks recoveryThreshold is taken out by moving its vertex's value onto
+    # its neighbours' line. The IDL does that in the caller's series (passed by reference), so
+    # every later model is fitted and scored on the altered series; Earth Engine fits every
+    # model on the despiked series (LT-GEE guide pixel: 642 in 2002, 622 with the IDL's way),
+    # so outside the IDL preset the change is made in a working copy only.
+    yw = y if idl else y.copy()
     vv = np.empty(nvert)
     yfit = np.empty(n)
     slopes = np.empty(nvert)
@@ -462,12 +468,12 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
                 if viol >= 0:
                     k = v[viol + 1]
                     if viol + 1 == pv - 1:
-                        # the last vertex: flatten its point onto the one before (in place)
-                        y[k] = y[k - 1]
-                        vv[pv - 1] = y[k]
+                        # the last vertex: flatten its point onto the one before
+                        yw[k] = yw[k - 1]
+                        vv[pv - 1] = yw[k]
                     else:
                         remove = viol + 1
-                        y[k] = y[k - 1] + (x[k] - x[k - 1]) * (y[k + 1] - y[k - 1]) / (x[k + 1] - x[k - 1])
+                        yw[k] = yw[k - 1] + (x[k] - x[k - 1]) * (yw[k + 1] - yw[k - 1]) / (x[k + 1] - x[k - 1])
             if remove < 0:
                 remove = _weakest(x, y, v[:pv], vv[:pv], pv)
             for k in range(remove, pv - 1):

@@ -12,7 +12,11 @@ Presets
   loop tests the previous proportion, so it applies one more (sub-threshold) correction;
 - precision: the IDL stores vertex values and the model's fitted values in integer arrays
   (truncation toward zero) when choosing among models and for the output; GEE keeps floats;
-- ``prevent_one_year_recovery`` exists only in GEE; the IDL ignores it.
+- ``prevent_one_year_recovery`` exists only in GEE; the IDL ignores it;
+- a recovery faster than ``recovery_threshold`` taken out of the model ladder: the IDL
+  moves that year's value onto its neighbours' line in the series itself, so every later
+  model is fitted to the altered series; GEE fits every model to the despiked series
+  (the LT-GEE guide's pixel: 642 in 2002 on Earth Engine and here, 622 with the IDL's way).
 """
 from __future__ import annotations
 
