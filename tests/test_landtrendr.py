@@ -73,10 +73,11 @@ def test_forest_map_agrees_with_earth_engine(data_dir):
     iou = both.sum() / (ours | gee).sum()
     assert iou >= 0.985, iou  # other ports: 0.98 on this site
     # the year after the largest one-step loss; where two steps of one straight segment
-    # are equally large (to 1e-6) either year is that step, so GEE's year must be one of them
+    # are equally large (to 1e-3 NBR x 1000: fitted values are float32) either year is that
+    # step, so GEE's year must be one of them
     k = np.clip(gee_year.astype(int) - years[0] - 1, 0, len(years) - 2)
     gee_step_loss = np.take_along_axis(loss, k[None], 0)[0]
-    same = (gee_step_loss >= mx - 1e-6)[both].mean()
+    same = (gee_step_loss >= mx - 1e-3)[both].mean()
     assert same >= 0.99, same
     first_max_year = years[np.argmax(loss, axis=0) + 1]
     assert (first_max_year == gee_year)[both].mean() > 0.9
@@ -97,10 +98,11 @@ def piecewise(draw):
 
 
 def _breakpoints(result):
-    """Vertex years where the fitted slope changes (collinear vertices are not breaks)."""
+    """Vertex years where the fitted slope changes (collinear vertices are not breaks; fitted
+    values are float32, so slopes agree to about 1e-4 x 1000 units per year)."""
     vy, vv = result.vertices()[0]
-    slopes = np.diff(vv) / np.diff(vy)
-    inner = [vy[i] for i in range(1, len(vy) - 1) if abs(slopes[i] - slopes[i - 1]) > 1e-6]
+    slopes = np.diff(vv.astype(np.float64)) / np.diff(vy)
+    inner = [vy[i] for i in range(1, len(vy) - 1) if abs(slopes[i] - slopes[i - 1]) > 1e-3]
     return [vy[0], *inner, vy[-1]]
 
 
@@ -111,7 +113,7 @@ def test_noiseless_piecewise_linear_is_recovered(case):
     r = lt.segment(y, years, max_segments=6)
     assert r.fitted.shape == (1, len(years)) and r.is_vertex.shape == (1, len(years))
     assert _breakpoints(r) == vyears.tolist()
-    np.testing.assert_allclose(r.fitted[0], y, atol=1e-6)
+    np.testing.assert_allclose(r.fitted[0], y, atol=1e-3)  # float32 output
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,7 +224,7 @@ def test_fit_to_vertices_breaks_in_the_same_years():
     r = lt.segment(ndvi, years, **{**SEED_PARAMS, "spike_threshold": 1.0})
     other = 0.5 * ndvi + 100  # an index that is a linear transform of the first
     ftv = lt.fit_to_vertices(other, years, r.is_vertex[0])
-    np.testing.assert_allclose(ftv, 0.5 * r.fitted[0] + 100, atol=1e-6)
+    np.testing.assert_allclose(ftv, 0.5 * r.fitted[0] + 100, atol=1e-3)  # float32 outputs
     gaps = other.copy()
     gaps[[3, 30]] = np.nan
     assert np.isfinite(lt.fit_to_vertices(gaps, years, r.is_vertex[0])).all()

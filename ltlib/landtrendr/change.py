@@ -40,16 +40,17 @@ def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="grea
     if len(years) != len(result.years) or np.any(years != result.years):
         raise ValueError("years do not match the LandTrendr result's years")
     T = len(years)
+    # the kernel reads (T, n): image results reshape without a copy, (n, T) ones transpose
     if result.image_shape is not None:
-        fit = result.fitted.reshape(T, -1).T
-        isv = result.is_vertex.reshape(T, -1).T
+        fit = result.fitted.reshape(T, -1)
+        isv = result.is_vertex.reshape(T, -1)
         rmse = result.rmse.ravel()
     else:
-        fit, isv, rmse = result.fitted, result.is_vertex, result.rmse
+        fit, isv, rmse = result.fitted.T, result.is_vertex.T, result.rmse
     # loss: the index moves in the disturbance direction (distdir), gain: the other way
     sign = float(result.distdir if delta == "loss" else -result.distdir)
     y0, y1 = (-np.inf, np.inf) if year_range is None else (float(year_range[0]), float(year_range[1]))
-    out = _change_all(np.ascontiguousarray(fit), np.ascontiguousarray(isv), years.astype(np.float64),
+    out = _change_all(fit, isv, years.astype(np.float64),
                       np.nan_to_num(rmse, nan=0.0), sign, SORTS.index(sort), y0, y1,
                       -np.inf if mag_min is None else float(mag_min),
                       np.inf if dur_max is None else float(dur_max),

@@ -614,18 +614,27 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
 
 
 @nb.njit(parallel=True, cache=True)
-def _segment_all(Y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl):
-    npx, T = Y.shape
-    fitted = np.empty((npx, T))
-    isvert = np.zeros((npx, T), np.bool_)
-    stats = np.empty((npx, 3))
+def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                 fitted, isvert, stats):
+    """Every pixel of ``Y`` (T, n), any float type and strides (a (T, H, W) stack reshaped
+    without a copy). Writes ``fitted`` (T, n) float32 in ``Y``'s orientation, ``isvert``
+    (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each pixel is worked on in float64 buffers
+    of its own, so no copy of the stack is made."""
+    T, npx = Y.shape
     for i in nb.prange(npx):
-        r, p, f = _segment_pixel(Y[i], xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                                 fitted[i], isvert[i])
+        y = np.empty(T)
+        fit = np.empty(T)
+        isv = np.empty(T, np.bool_)
+        for t in range(T):
+            y[t] = Y[t, i] * distdir
+        r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                                 fit, isv)
+        for t in range(T):
+            fitted[t, i] = fit[t] * distdir
+            isvert[t, i] = isv[t]
         stats[i, 0] = r
         stats[i, 1] = p
         stats[i, 2] = f
-    return fitted, isvert, stats
 
 
 # ----------------------------------------------------------------------------- FTV
@@ -694,29 +703,38 @@ def _ftv_pixel(yall, xall, isv, fitted):
 
 
 @nb.njit(parallel=True, cache=True)
-def _ftv_all(Y, xall, isv):
-    npx, T = Y.shape
-    out = np.empty((npx, T))
+def _ftv_all(Y, xall, isv, out):
+    """FTV of every pixel of ``Y`` (T, n) on the vertices ``isv`` (T, n) into ``out`` (T, n)
+    float32; per-pixel float64 buffers, no copy of the stack."""
+    T, npx = Y.shape
     for i in nb.prange(npx):
-        _ftv_pixel(Y[i], xall, isv[i], out[i])
-    return out
+        y = np.empty(T)
+        v = np.empty(T, np.bool_)
+        fit = np.empty(T)
+        for t in range(T):
+            y[t] = Y[t, i]
+            v[t] = isv[t, i]
+        _ftv_pixel(y, xall, v, fit)
+        for t in range(T):
+            out[t, i] = fit[t]
 
 
 # ----------------------------------------------------------------------------- change map
 @nb.njit(parallel=True, cache=True)
 def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min):
-    # sort_code indexes ltlib.landtrendr.change.SORTS; columns follow CHANGE_BANDS
-    npx, T = fit.shape
+    # fit, isv: (T, n), as segment() returns them; sort_code indexes
+    # ltlib.landtrendr.change.SORTS; out columns follow CHANGE_BANDS
+    T, npx = fit.shape
     out = np.full((npx, 6), np.nan)
     for i in nb.prange(npx):
         best_key = np.inf
         prev = -1
         for t in range(T):
-            if not isv[i, t]:
+            if not isv[t, i]:
                 continue
             if prev >= 0:
-                a = fit[i, prev]
-                b = fit[i, t]
+                a = float(fit[prev, i])
+                b = float(fit[t, i])
                 d = (b - a) * sign  # > 0: the requested direction (loss or gain)
                 if d > 0:
                     mag = abs(b - a)

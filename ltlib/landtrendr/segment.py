@@ -34,8 +34,11 @@ PRESETS = ("gee", "idl")
 class LandTrendrResult:
     """Output of :func:`segment`; arrays in the original orientation and units.
 
-    ``fitted`` (n, T) float64, ``is_vertex`` (n, T) bool, ``rmse``/``p_value``/``f_stat``
-    (n,); for a (T, H, W) input the same arrays are image-shaped: (T, H, W) and (H, W).
+    ``fitted`` (n, T) float32, ``is_vertex`` (n, T) bool, ``rmse``/``p_value``/``f_stat``
+    (n,) float64; for a (T, H, W) input the same arrays are image-shaped: (T, H, W) and
+    (H, W). ``source`` is the input itself (not a copy). Fitted values are computed in
+    float64 and stored as float32 (7 significant digits: 0.0001 of index x 1000 units), so a
+    scene's outputs take 1.25x its float32 input.
     """
 
     fitted: np.ndarray
@@ -65,8 +68,7 @@ class LandTrendrResult:
         return self.is_vertex.sum(axis=0 if self.image_shape is not None else 1)
 
 
-def _as_series(values, years):
-    values = np.asarray(values, dtype=np.float64)
+def _check_years(years) -> np.ndarray:
     years = np.asarray(years)
     if years.ndim != 1:
         raise ValueError(f"years must be 1-D, got shape {years.shape}")
@@ -76,27 +78,45 @@ def _as_series(values, years):
         years = years.astype(int)
     if np.any(np.diff(years) <= 0):
         raise ValueError(f"years must be strictly increasing, got {years.tolist()}")
+    return years
+
+
+def _as_time_major(values, years):
+    """``(Y (T, n) view, years, image_shape)``: a (T, H, W) stack reshaped or an (n, T) array
+    transposed, without copying float32/float64 input (other types are converted)."""
+    values = np.asarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    years = _check_years(years)
     T = years.shape[0]
     if values.ndim == 3:
         if values.shape[0] != T:
             raise ValueError(f"a (T, H, W) stack needs T = len(years) = {T}, got shape {values.shape}")
         image_shape = values.shape[1:]
-        series = values.reshape(T, -1).T
+        Y = values.reshape(T, -1)  # a view for a C-contiguous stack
     elif values.ndim == 2:
         if values.shape[1] != T:
             raise ValueError(f"values must be (n_pixels, {T}) for {T} years, got shape {values.shape}")
         image_shape = None
-        series = values
+        Y = values.T
     elif values.ndim == 1:
         if values.shape[0] != T:
             raise ValueError(f"a single series needs {T} values, got {values.shape[0]}")
         image_shape = None
-        series = values[None]
+        Y = values[:, None]
     else:
         raise ValueError(f"values must be (n, T) or (T, H, W), got shape {values.shape}")
-    if np.isinf(series).any():
+    # year by year: no temporary of the stack's size
+    if any(np.isinf(Y[t]).any() for t in range(T)):
         raise ValueError("values contain infinities; use NaN for missing years")
-    return np.ascontiguousarray(series), years, image_shape
+    return Y, years, image_shape
+
+
+def _to_input_shape(a_tn, values, image_shape):
+    """A (T, n) output back to the input's shape (views, no copy)."""
+    if image_shape is not None:
+        return a_tn.reshape((a_tn.shape[0],) + tuple(image_shape))
+    return a_tn.T[0] if np.ndim(values) == 1 else a_tn.T
 
 
 def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
@@ -123,24 +143,22 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
         raise ValueError(f"max_segments must be >= 1, got {max_segments}")
     if not 0 < best_model_proportion <= 1:
         raise ValueError(f"best_model_proportion must be in (0, 1], got {best_model_proportion}")
-    series, years, image_shape = _as_series(values, years)
-    xall = (years - years[0]).astype(np.float64)
-    fitted, isvert, stats = _segment_all(
-        series * distdir, xall, int(max_segments), float(spike_threshold), int(vertex_count_overshoot),
-        bool(prevent_one_year_recovery), float(recovery_threshold), float(pval_threshold),
-        float(best_model_proportion), int(min_observations_needed), preset == "idl")
-    fitted *= distdir
+    Y, years, image_shape = _as_time_major(values, years)
+    T, n = Y.shape
+    fitted = np.empty((T, n), np.float32)
+    isvert = np.zeros((T, n), np.bool_)
+    stats = np.empty((n, 3))
+    _segment_all(Y, (years - years[0]).astype(np.float64), float(distdir), int(max_segments), float(spike_threshold),
+                 int(vertex_count_overshoot), bool(prevent_one_year_recovery), float(recovery_threshold),
+                 float(pval_threshold), float(best_model_proportion), int(min_observations_needed), preset == "idl",
+                 fitted, isvert, stats)
     rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
-    if image_shape is not None:
-        T = len(years)
-        fitted = fitted.T.reshape((T,) + image_shape)
-        isvert = isvert.T.reshape((T,) + image_shape)
+    if image_shape is not None:  # (T, H, W) and (H, W) views of the (T, n) outputs
         rmse, p, f = (a.reshape(image_shape) for a in (rmse, p, f))
-        source = series.T.reshape((T,) + image_shape)
-    else:
-        source = series
-    return LandTrendrResult(fitted, isvert, rmse, p, f, years, source, image_shape, distdir)
-
+        return LandTrendrResult(fitted.reshape((T,) + tuple(image_shape)), isvert.reshape((T,) + tuple(image_shape)),
+                                rmse, p, f, years, np.asarray(values), image_shape, distdir)
+    # (n, T) views; a single series gives n = 1
+    return LandTrendrResult(fitted.T, isvert.T, rmse, p, f, years, Y.T, None, distdir)
 
 
 def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
@@ -153,15 +171,15 @@ def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
     bands). Returns fitted values of the same shape, in the input's units. Pixels with fewer
     than two vertices get their mean.
     """
-    series, years, image_shape = _as_series(values, years)
+    Y, years, image_shape = _as_time_major(values, years)
     isv = np.asarray(is_vertex, dtype=bool)
     if isv.shape != np.shape(values) and not (isv.ndim == 2 and np.ndim(values) == 1):
         raise ValueError(f"is_vertex has shape {isv.shape}, values {np.shape(values)}")
-    isv = isv.reshape(len(years), -1).T if image_shape is not None else isv.reshape(series.shape)
-    out = _ftv_all(series, (years - years[0]).astype(np.float64), np.ascontiguousarray(isv))
-    if image_shape is not None:
-        return out.T.reshape((len(years),) + image_shape)
-    return out[0] if np.ndim(values) == 1 else out
+    T = len(years)
+    isv = isv.reshape(T, -1) if image_shape is not None else isv.reshape(-1, T).T
+    out = np.empty(Y.shape, np.float32)
+    _ftv_all(Y, (years - years[0]).astype(np.float64), isv, out)
+    return _to_input_shape(out, values, image_shape)
 
 
 def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
@@ -170,7 +188,9 @@ def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
     and do not take part."""
     from scipy import ndimage
 
-    fitted = np.asarray(fitted, dtype=np.float64)
+    fitted = np.asarray(fitted)
+    if fitted.dtype not in (np.float32, np.float64):
+        fitted = fitted.astype(np.float64)
     if fitted.ndim != 3:
         raise ValueError(f"median_filter_stack needs a (T, H, W) stack, got shape {fitted.shape}")
     out = np.empty_like(fitted)
