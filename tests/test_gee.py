@@ -640,6 +640,87 @@ def test_failing_tile_is_reported_and_the_rest_resumes(tmp_path):
     np.testing.assert_array_equal(io.read_raster(tmp_path / "x.tif")[0], truth.astype(np.float32))
 
 
+def test_resume_never_mixes_tiles_of_another_request(tmp_path, capsys):
+    """An interrupted download of image A, then a download of image B to the same file: A's
+    tiles are removed (the request fingerprint differs), B is fetched whole."""
+    grid = _grid()
+    a, b = _truth(grid, 2), _truth(grid, 2) + 7
+    kw = dict(band_names=["a", "b"], nodata=-32768, max_bytes=800, progress=False, retries=0)
+
+    def a_then_fail(tile):
+        if tile.index == 3:
+            raise ConnectionError("reset")
+        return _fetch_from(a)(tile)
+
+    with pytest.raises(dl.DownloadError):
+        dl.download_to_geotiff(a_then_fail, grid, tmp_path / "x.tif", request_key="image A", **kw)
+    kept = len(list((tmp_path / "x.tif.tiles").glob("tile_*.npy")))
+    assert kept >= 3
+    calls = []
+    dl.download_to_geotiff(_fetch_from(b, calls), grid, tmp_path / "x.tif", request_key="image B", **kw)
+    assert f"{kept} tile(s) of another request" in capsys.readouterr().out
+    assert sorted(calls) == list(range(len(dl.plan_tiles(37, 23, 2, "int16", max_bytes=800))))
+    np.testing.assert_array_equal(io.read_raster(tmp_path / "x.tif")[0], b.astype(np.float32))
+    assert not (tmp_path / "x.tif.tiles").exists()
+    # other bands or another grid are other requests too
+    g2 = _grid(37, 24)
+    assert dl.request_fingerprint(grid, ["a", "b"], "int16", "k") != dl.request_fingerprint(g2, ["a", "b"], "int16", "k")
+    assert dl.request_fingerprint(grid, ["a", "b"], "int16", "k") != dl.request_fingerprint(grid, ["a", "c"], "int16", "k")
+    assert dl.request_fingerprint(grid, ["a"], "int16", "k") == dl.request_fingerprint(grid, ["a"], np.int16, "k")
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "bands"])
+def test_damaged_finished_tile_is_fetched_again(tmp_path, capsys, damage):
+    grid = _grid()
+    truth = _truth(grid, 2)
+    kw = dict(band_names=["a", "b"], nodata=-32768, max_bytes=800, progress=False, retries=0, request_key="same")
+
+    def fail_last(tile):
+        if tile.index == 4:
+            raise ConnectionError("reset")
+        return _fetch_from(truth)(tile)
+
+    with pytest.raises(dl.DownloadError):
+        dl.download_to_geotiff(fail_last, grid, tmp_path / "x.tif", **kw)
+    victim = sorted((tmp_path / "x.tif.tiles").glob("tile_00001_*.npy"))[0]
+    if damage == "empty":
+        victim.write_bytes(b"")
+    elif damage == "garbage":
+        victim.write_bytes(b"\x93NUMPY not really")
+    else:
+        np.save(victim, np.zeros((3,) + np.load(victim).shape[1:], np.int16))
+    calls = []
+    dl.download_to_geotiff(_fetch_from(truth, calls), grid, tmp_path / "x.tif", **kw)
+    assert sorted(calls) == [1, 4]
+    out = capsys.readouterr().out
+    assert victim.name in out and ("unreadable" in out or "expected int16 (2," in out)
+    np.testing.assert_array_equal(io.read_raster(tmp_path / "x.tif")[0], truth.astype(np.float32))
+
+
+def test_outage_stops_early_and_resumes(tmp_path):
+    """Every request fails (network down): three tiles in a row after their retries, then stop,
+    instead of 2+4+8+16 s of backoff for every one of the tiles."""
+    grid = _grid()
+    truth = _truth(grid, 2)
+    n_tiles = len(dl.plan_tiles(37, 23, 2, "int16", max_bytes=400))
+    assert n_tiles > 6
+    calls, sleeps = [], []
+
+    def down(tile):
+        calls.append(tile.index)
+        raise ConnectionError("Failed to establish a new connection")
+
+    kw = dict(band_names=["a", "b"], nodata=-32768, max_bytes=400, progress=False)
+    with pytest.raises(dl.DownloadError, match=r"stopped after 3 tiles in a row failed \(3 attempts each; last: tile 2 "
+                                               r".*ConnectionError.*looks down\. 0 of \d+ tiles are kept.*resume"):
+        dl.download_to_geotiff(down, grid, tmp_path / "x.tif", retries=2, sleep=sleeps.append, **kw)
+    assert calls == [0, 0, 0, 1, 1, 1, 2, 2, 2] and sleeps == [2.0, 4.0] * 3
+    resumed = []
+    dl.download_to_geotiff(_fetch_from(truth, resumed), grid, tmp_path / "x.tif", **kw)
+    assert sorted(resumed) == list(range(n_tiles))
+    np.testing.assert_array_equal(io.read_raster(tmp_path / "x.tif")[0], truth.astype(np.float32))
+
+
 def test_wrong_tile_shape_is_an_error(tmp_path):
     grid = _grid()
     with pytest.raises(dl.DownloadError, match=r"shape \(1, .*expected \(2,"):

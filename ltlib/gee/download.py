@@ -113,8 +113,67 @@ def plan_tiles(height: int, width: int, n_bands: int, dtype, *, max_bytes: int =
     return tiles
 
 
+#: The request a tile folder belongs to (its fingerprint), written before the first tile.
+REQUEST_FILE = "request.json"
+
+
+def request_fingerprint(grid: Grid, band_names, dtype, request_key: str = "") -> str:
+    """SHA-256 of what a download asks for: the image (``request_key``, e.g. the serialised
+    Earth Engine expression), the grid, the bands and the output type. Tiles are reused on a
+    resume only when it matches."""
+    import hashlib
+    import json
+
+    t = grid.transform
+    text = json.dumps({"key": request_key, "crs": grid.crs.to_string(), "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+                       "shape": list(grid.shape), "bands": [str(b) for b in band_names],
+                       "dtype": np.dtype(dtype).name}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _tile_file(tile_dir: Path, tile: Tile) -> Path:
     return tile_dir / f"tile_{tile.index:05d}_r{tile.row_off}_c{tile.col_off}_{tile.height}x{tile.width}.npy"
+
+
+def _prepare_tile_dir(tile_dir: Path, fingerprint: str | None) -> None:
+    """Create ``tile_dir`` for the request ``fingerprint``; tiles left by another request (or
+    by an older ltlib that wrote no fingerprint) are removed, with a message, never reused."""
+    import json
+
+    tile_dir.mkdir(parents=True, exist_ok=True)
+    if fingerprint is None:
+        return
+    manifest = tile_dir / REQUEST_FILE
+    old = None
+    if manifest.exists():
+        try:
+            old = json.loads(manifest.read_text()).get("fingerprint")
+        except ValueError:
+            old = None
+    tiles = sorted(tile_dir.glob("tile_*.npy"))
+    if old != fingerprint:
+        if tiles:
+            print(f"{tile_dir}: {len(tiles)} tile(s) of another request (image, grid, bands or type differ) "
+                  "removed; downloading afresh")
+            for f in tiles:
+                f.unlink()
+        tmp = manifest.with_name(manifest.name + ".part")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint}))
+        os.replace(tmp, manifest)
+
+
+def _load_tile(path: Path, expected_shape, dtype):
+    """A finished tile, or None (with a message) when it is unreadable or of another shape/type."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        print(f"{path.name}: unreadable ({type(err).__name__}); fetching it again")
+        return None
+    if arr.shape != tuple(expected_shape) or arr.dtype != np.dtype(dtype):
+        print(f"{path.name}: holds {arr.dtype} {arr.shape}, expected {np.dtype(dtype).name} {tuple(expected_shape)}; "
+              "fetching it again")
+        return None
+    return arr
 
 
 def _fetch_with_retries(fetch, tile, expected, retries, backoff, sleep):
@@ -133,26 +192,49 @@ def _fetch_with_retries(fetch, tile, expected, retries, backoff, sleep):
 
 
 def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4, backoff: float = 2.0,
-                sleep=time.sleep, progress: bool = True, desc: str = "tiles") -> list[Path]:
+                sleep=time.sleep, progress: bool = True, desc: str = "tiles", fingerprint: str | None = None,
+                max_consecutive_failures: int = 3) -> list[Path]:
     """Fetch every tile not already in ``tile_dir``; return the tile files in tile order.
 
     ``fetch(tile)`` returns an array (n_bands, tile.height, tile.width). A failing fetch
     is retried ``retries`` times, waiting ``backoff * 2**attempt`` seconds; tiles that still
-    fail are reported together in one :class:`DownloadError` after all other tiles were
-    tried (their finished neighbours stay on disk, so running again resumes).
+    fail are reported together in one :class:`DownloadError` after the other tiles were
+    tried (their finished neighbours stay on disk, so running again resumes). When
+    ``max_consecutive_failures`` tiles in a row fail, the service or the network is taken to
+    be down and the download stops at once (resumable) instead of waiting out every tile.
+
+    ``fingerprint`` (:func:`request_fingerprint`) ties the folder to one request: tiles of
+    another request are removed rather than mixed in. A finished tile that cannot be read, or
+    holds another shape or type, is fetched again.
     """
     from tqdm.auto import tqdm
 
     tile_dir = Path(tile_dir)
-    tile_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_tile_dir(tile_dir, fingerprint)
     failed = []
-    todo = [t for t in tiles if not _tile_file(tile_dir, t).exists()]
+    todo = []
+    for t in tiles:
+        path = _tile_file(tile_dir, t)
+        if path.exists() and _load_tile(path, (n_bands, t.height, t.width), dtype) is not None:
+            continue
+        path.unlink(missing_ok=True)
+        todo.append(t)
     bar = tqdm(total=len(tiles), initial=len(tiles) - len(todo), desc=desc, disable=not progress)
-    for tile in todo:
+    in_a_row = 0
+    for k, tile in enumerate(todo):
         arr, err = _fetch_with_retries(fetch, tile, (n_bands, tile.height, tile.width), retries, backoff, sleep)
         if err is not None:
             failed.append((tile, err))
+            in_a_row += 1
+            if in_a_row >= max_consecutive_failures and k + 1 < len(todo):
+                bar.close()
+                done = len(tiles) - len(todo) + k + 1 - len(failed)
+                raise DownloadError(
+                    f"stopped after {in_a_row} tiles in a row failed ({retries + 1} attempts each; last: {tile}: "
+                    f"{type(err).__name__}: {_first_line(err)}): the network or the service looks down. "
+                    f"{done} of {len(tiles)} tiles are kept in {tile_dir}; run again to resume.")
             continue
+        in_a_row = 0
         path = _tile_file(tile_dir, tile)
         tmp = path.with_name(path.stem + ".part.npy")
         np.save(tmp, arr.astype(dtype, copy=False))
@@ -160,7 +242,7 @@ def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4
         bar.update(1)
     bar.close()
     if failed:
-        lines = "; ".join(f"{t}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}" for t, e in failed)
+        lines = "; ".join(f"{t}: {type(e).__name__}: {_first_line(e)}" for t, e in failed)
         raise DownloadError(
             f"{len(failed)} of {len(tiles)} tiles failed after {retries + 1} attempts each ({lines}). "
             f"The {len(tiles) - len(failed)} finished tiles are kept in {tile_dir}; run again to resume."
@@ -168,10 +250,14 @@ def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4
     return [_tile_file(tile_dir, t) for t in tiles]
 
 
+def _first_line(err) -> str:
+    return str(err).splitlines()[0] if str(err) else ""
+
+
 def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16", nodata=None, tags=None,
                         fill_value=None, max_bytes: int = 16 * 2**20, max_side: int = 2048, retries: int = 4,
                         backoff: float = 2.0, sleep=time.sleep, progress: bool = True, keep_tiles: bool = False,
-                        overwrite: bool = False) -> Path:
+                        overwrite: bool = False, request_key: str = "", max_consecutive_failures: int = 3) -> Path:
     """Download ``grid`` tile by tile through ``fetch`` and write one GeoTIFF.
 
     Parameters
@@ -182,9 +268,13 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
     fill_value : value the source uses for "no data" (e.g. the -9999 an image was unmasked
         with); it is turned into ``nodata``. Default: same as ``nodata``.
     overwrite : an existing ``out_path`` raises FileExistsError unless True.
+    request_key : what identifies the image (the serialised Earth Engine expression); with
+        the grid, bands and type it makes the fingerprint that a resume must match.
+    max_consecutive_failures : stop early when this many tiles in a row fail.
 
     Prints the size estimate and the tile count before starting. Finished tiles are kept
-    in ``<out_path>.tiles/`` until the mosaic is written, so a second call resumes.
+    in ``<out_path>.tiles/`` until the mosaic is written, so a second call of the same
+    request resumes; tiles of a different request are discarded.
     """
     out_path = Path(out_path)
     band_names = [str(b) for b in band_names]
@@ -199,7 +289,9 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
           f"{format_bytes(size)} uncompressed, {len(tiles)} tile(s)")
     tile_dir = out_path.with_name(out_path.name + ".tiles")
     files = fetch_tiles(fetch, tiles, tile_dir, n_bands=n_bands, dtype=dtype, retries=retries, backoff=backoff,
-                        sleep=sleep, progress=progress, desc=out_path.name)
+                        sleep=sleep, progress=progress, desc=out_path.name,
+                        fingerprint=request_fingerprint(grid, band_names, dtype, request_key),
+                        max_consecutive_failures=max_consecutive_failures)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".part")
     fill = nodata if fill_value is None else fill_value
@@ -217,6 +309,7 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
     if not keep_tiles:
         for f in files:
             f.unlink()
+        (tile_dir / REQUEST_FILE).unlink(missing_ok=True)
         try:
             tile_dir.rmdir()
         except OSError:
@@ -256,6 +349,14 @@ def computepixels_fetch(image, grid: Grid, band_ids):
     return fetch
 
 
+def _expression_key(image) -> str:
+    """The image's serialised expression graph (no server call), for the request fingerprint."""
+    try:
+        return image.serialize()
+    except Exception:  # noqa: BLE001 - a graph that cannot serialise offline falls back to its repr
+        return repr(image)
+
+
 def download_image(image, grid: Grid, out_path, *, band_names=None, descriptions=None, dtype="int16", tags=None,
                    max_bytes: int = 16 * 2**20, max_direct_bytes: float = 4 * 2**30, overwrite: bool = True,
                    fetch=None, **kw) -> Path:
@@ -285,6 +386,7 @@ def download_image(image, grid: Grid, out_path, *, band_names=None, descriptions
         prepared = ee.Image(image).select(band_names).toFloat().unmask(FLOAT_FILL, False)
     else:
         raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+    kw.setdefault("request_key", _expression_key(prepared))
     if fetch is None:
         fetch = computepixels_fetch(prepared, grid, band_names)
     if np.dtype(dtype) == np.float32:
