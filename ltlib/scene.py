@@ -479,6 +479,11 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
     """
     source = None
     folder = None
+    if isinstance(indices, str):  # papermill's -p indices NDVI gives a string, not a list
+        raise ValueError(f"indices must be a list of index names such as ['NDVI', 'NBR'], got the string {indices!r} "
+                         f"(papermill: -y \"indices: [{indices}]\")")
+    if years is not None and (isinstance(years, (str, int)) or len(years) != 2):
+        raise ValueError(f"years must be (first, last), either may be None, got {years!r}")
     if years is not None and all(y is None for y in years):
         years = None
     if use_gee:

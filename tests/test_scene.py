@@ -75,6 +75,11 @@ def test_unknown_index_and_bad_folders(tmp_path, forest):
         scene.load(tmp_path / "nope", quiet=True)
     with pytest.raises(FileNotFoundError, match="landsat.*does not exist"):
         scene.load(tmp_path, quiet=True)
+    # papermill's -p gives strings: a clear error, not "unknown index N, D, V, I"
+    with pytest.raises(ValueError, match=r"indices must be a list .* got the string 'NDVI' .*-y \"indices: \[NDVI\]\""):
+        scene.load(forest, indices="NDVI", quiet=True)
+    with pytest.raises(ValueError, match=r"years must be \(first, last\).* got 1990"):
+        scene.load(forest, years=1990, quiet=True)
 
 
 def test_years_subset_and_too_few_years(data_dir):
