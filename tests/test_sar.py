@@ -275,6 +275,39 @@ def test_bad_input_errors(kwargs, match):
         sar.omnibus(**kwargs)
 
 
+@pytest.mark.parametrize("looks", [1.0, 4.4, 12.0])
+def test_enl_is_estimated_from_the_data_despite_texture_and_changes(looks, changing_scene):
+    rng = np.random.default_rng(3)
+    texture = rng.uniform(0.02, 0.5, (1, 60, 60))
+    steps = np.ones((10, 60, 60))
+    steps[5:, :20] = 4.0  # a third of the pixels change once
+    est = sar.estimate_enl(texture * steps * speckle(rng, (10, 60, 60), looks))
+    assert 0.85 * looks <= est <= 1.2 * looks
+    assert sar.estimate_enl(np.ones((3, 2, 2))) is None  # too few log-ratios
+    assert sar.estimate_enl(np.ones((5, 40, 40))) is None  # no speckle: nothing to estimate
+
+
+def test_wrong_enl_or_amplitudes_are_refused_not_mapped():
+    """ENL 44 on ENL-4.4 speckle flagged every unchanged pixel; amplitudes for a 4x change hid
+    it. Both are refused with the looks the data show; the right call runs and reports them."""
+    rng = np.random.default_rng(4)
+    k, H, W = 8, 50, 50
+    fac = np.ones((k, H, W))
+    fac[4:, 10:30, 10:30] = 4.0
+    vv = 0.1 * fac * speckle(rng, (k, H, W))
+    vh = 0.03 * fac * speckle(rng, (k, H, W))
+    with pytest.raises(ValueError, match=r"vv: the speckle looks like 4\.\d looks, far fewer than enl=44"):
+        sar.omnibus(vv, vh, enl=44)
+    with pytest.raises(ValueError, match=r"vv: the speckle looks like 1\d\.\d looks, far more than enl=4.4\. "
+                                         r"Amplitudes instead of intensities\?"):
+        sar.omnibus(np.sqrt(vv), np.sqrt(vh), enl=4.4)
+    res = sar.omnibus(vv, vh, enl=4.4, alpha=0.01)
+    assert 3.8 <= res.enl_estimate <= 5.3
+    changed = np.zeros((H, W), bool)
+    changed[10:30, 10:30] = True
+    assert (res.bmap[3][changed] == 1).mean() > 0.6 and (res.bmap[3][~changed] > 0).mean() < 0.05
+
+
 # ----------------------------------------------------------------------------- summaries
 def test_change_proportions_and_accuracy():
     true = np.zeros((3, 2, 2), np.uint8)
