@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 from . import io
-from .scene import MissingInputError
+from .scene import LANDSAT_DIR, MANIFEST, S1_DIR, TRUTH_FILE, MissingInputError
 
 SUMMARY = "summary.json"
+#: Parts of a scene folder (see :mod:`ltlib.scene`) that a re-run never removes.
+SCENE_DATA = (LANDSAT_DIR, str(TRUTH_FILE.parent), S1_DIR, MANIFEST)
 
 
 def earlier_output(output_dir, notebook: str, given=None) -> Path | None:
@@ -68,6 +70,13 @@ class Report:
         Created if missing; a file there is an error.
     scene : ltlib.scene.Scene, optional
         Its ``summary()`` goes under ``scene``.
+
+    Re-running into the same ``output_dir``: the files the previous run listed in its
+    ``summary.json`` are removed first (one printed line says how many), except those inside
+    the scene's own folder (a scene may live in an earlier run's output); other files are
+    never touched. Until this run writes its summary, ``summary.json`` says
+    ``"status": "running"``, so a run that fails half-way leaves no "complete" folder of
+    mixed old and new files for the next notebook or batch to trust.
     """
 
     def __init__(self, notebook: str, output_dir, *, scene=None):
@@ -81,6 +90,34 @@ class Report:
         self.values: dict = {}
         self.files: dict[str, str] = {}
         self._t0 = time.perf_counter()
+        self._supersede_previous_run()
+
+    def _supersede_previous_run(self) -> None:
+        path = self.output_dir / SUMMARY
+        if not path.exists():
+            return
+        try:
+            listed = json.loads(path.read_text()).get("files", {}) or {}
+        except (ValueError, AttributeError):
+            listed = {}
+        root = self.output_dir.resolve()
+        # the scene's data (stacks, truth, Sentinel-1, manifest), which a run may be reading
+        base = Path(self.scene.folder).resolve() if getattr(self.scene, "folder", None) else None
+        keep = [] if base is None else [base / d for d in SCENE_DATA]
+        removed, kept = 0, 0
+        for rel in listed.values():
+            f = (self.output_dir / str(rel)).resolve()
+            if not f.is_relative_to(root) or not f.is_file():
+                continue
+            if any(f == k or f.is_relative_to(k) for k in keep):
+                kept += 1
+                continue
+            f.unlink()
+            removed += 1
+        io.write_json(path, {"notebook": self.notebook, "status": "running"})
+        if removed or kept:
+            print(f"{self.output_dir}: removed {removed} file(s) of the previous run"
+                  + (f"; kept {kept} of the scene it reads" if kept else ""))
 
     # -- sections
     def needs(self, section: str, ok: bool, reason: str) -> bool:
