@@ -189,3 +189,20 @@ def test_a_stopped_notebook_leaves_the_site_partial_and_the_next_notebook_runs(s
     assert "Sentinel-1" in status["stopped"]["05_detect_sar_change"] and status["error"] is None
     row = pd.read_csv(out / "report.csv").iloc[0]
     assert row["status"] == "partial" and "04_classify_trajectories: MissingInputError" in row["stopped"]
+
+
+def test_sites_run_on_a_dask_distributed_cluster(site_folders, tmp_path):
+    """--dask-address: the same command, the sites run on a dask.distributed scheduler's workers
+    (here a LocalCluster; on HPC dask-jobqueue or Kubernetes give the address the same way)."""
+    distributed = pytest.importorskip("distributed")
+    table = tmp_path / "sites.csv"
+    table.write_text(f"site_id,data_dir\nforest,{site_folders['forest']}\nbroken,{tmp_path / 'nowhere'}\n")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(tmp_path / "out"),
+                               "--notebooks", "01", "--dask-address", cluster.scheduler_address],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "forest: complete" in proc.stdout and "broken: failed in 01_collect_landsat" in proc.stdout
+    s = json.loads((tmp_path / "out" / "forest" / "01_collect_landsat" / "summary.json").read_text())
+    assert s["status"] == "complete" and s["scene"]["indices"] == ["NBR"]
+    assert pd.read_csv(tmp_path / "out" / "report.csv").set_index("site_id").loc["forest", "crs"] == "EPSG:32610"
