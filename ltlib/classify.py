@@ -22,6 +22,7 @@ that changes by more than ``min_range`` spans 0..1, a stable one stays near a fl
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -236,31 +237,66 @@ class TrainedModel:
     def save(self, path) -> Path:
         """Write the model (weights, estimator, normalisation, history) to one file.
 
+        The model is serialised once; the file holds those bytes with their SHA-256 and the
+        library versions that wrote them, so :meth:`load` detects any change to the file.
         Loading unpickles (sklearn/pyts estimators), so only load files you trust.
         """
-        path = Path(path)
+        import io as _io
+
         import torch
 
+        path = Path(path)
         state = {k: getattr(self, k) for k in ("name", "kind", "n_steps", "norm", "arch_kwargs",
                                               "estimator", "features", "history", "fit_seconds", "scores")}
         state["net"] = None if self.net is None else {k: v.cpu() for k, v in self.net.state_dict().items()}
-        state["ltlib_model_format"] = 1
+        buf = _io.BytesIO()
+        torch.save(state, buf)
+        payload = buf.getvalue()
+        outer = {"ltlib_model_format": MODEL_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(),
+                 "versions": _library_versions(), "payload": payload}
         with io.atomic_path(path) as tmp:  # an interrupted save leaves no truncated model file
-            torch.save(state, tmp)
+            torch.save(outer, tmp)
         return path
 
     @classmethod
     def load(cls, path) -> "TrainedModel":
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`.
+
+        Raises ValueError naming the file when it is not an ltlib model, cannot be read
+        (truncated, overwritten) or its checksum does not match (corrupted); warns when it was
+        written with other versions of torch, tsai, pyts or scikit-learn.
+        """
+        import io as _io
+
         import torch
 
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model file not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or state.get("ltlib_model_format") != 1:
+        try:
+            outer = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 - torch/pickle raise many types for a damaged file
+            raise ValueError(f"cannot read {path} as an ltlib model file (damaged or not a model): "
+                             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+        if not isinstance(outer, dict) or outer.get("ltlib_model_format") not in (1, MODEL_FORMAT):
             raise ValueError(f"{path} is not an ltlib model file")
-        state.pop("ltlib_model_format")
+        if outer["ltlib_model_format"] == 1:  # written before checksums: nothing to verify
+            warnings.warn(f"{path}: an ltlib model file without checksum (older ltlib); it cannot be verified",
+                          stacklevel=2)
+            state = dict(outer)
+        else:
+            payload = outer.get("payload")
+            if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != outer.get("sha256"):
+                raise ValueError(f"{path}: the model's checksum does not match: the file is corrupted. Train the "
+                                 f"model again or restore the file")
+            saved = outer.get("versions", {})
+            now = _library_versions()
+            differ = [f"{k} {saved[k]} (now {now.get(k)})" for k in saved if saved.get(k) != now.get(k)]
+            if differ:
+                warnings.warn(f"{path} was saved with {', '.join(differ)}; predictions may differ slightly",
+                              stacklevel=2)
+            state = torch.load(_io.BytesIO(payload), map_location="cpu", weights_only=False)
+        state.pop("ltlib_model_format", None)
         weights = state.pop("net")
         m = cls(**state)
         if weights is not None:
@@ -268,6 +304,23 @@ class TrainedModel:
             m.net.load_state_dict(weights)
             m.net.eval()
         return m
+
+
+#: Model file layout written by :meth:`TrainedModel.save` (1: no checksum, still readable).
+MODEL_FORMAT = 2
+
+
+def _library_versions() -> dict:
+    """Versions of the libraries a saved model depends on (None where not installed)."""
+    from importlib import metadata
+
+    out = {}
+    for dist in ("ltlib", "torch", "tsai", "fastai", "pyts", "scikit-learn", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
 
 
 def _softmax(z) -> np.ndarray:

@@ -170,6 +170,37 @@ def test_load_errors(tmp_path):
         TrainedModel.load(tmp_path / "other.pt")
 
 
+def test_damaged_model_files_give_one_clear_error(trained, seed_split, tmp_path):
+    """Corrupted weights used to load silently, other damage gave raw pickle errors."""
+    import torch
+
+    m = trained["InceptionTime"]
+    path = m.save(tmp_path / "m.pt")
+    outer = torch.load(path, weights_only=False)
+    assert outer["ltlib_model_format"] == 2 and len(outer["sha256"]) == 64
+    from importlib import metadata
+
+    assert outer["versions"]["torch"] == metadata.version("torch") and outer["versions"]["pyts"] == "0.13.0"
+    # one flipped byte in the serialised weights (the end of the payload holds tensor data)
+    payload = bytearray(outer["payload"])
+    payload[-2000] ^= 0xFF
+    torch.save({**outer, "payload": bytes(payload)}, tmp_path / "flipped.pt")
+    with pytest.raises(ValueError, match=r"flipped\.pt: the model's checksum does not match: the file is corrupted"):
+        TrainedModel.load(tmp_path / "flipped.pt")
+    data = path.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cannot read .*truncated\.pt as an ltlib model file"):
+        TrainedModel.load(tmp_path / "truncated.pt")
+    (tmp_path / "text.pt").write_text("not a model")
+    with pytest.raises(ValueError, match=r"cannot read .*text\.pt as an ltlib model file"):
+        TrainedModel.load(tmp_path / "text.pt")
+    # other library versions load with a warning that names them
+    torch.save({**outer, "versions": {**outer["versions"], "torch": "1.0.0"}}, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match=r"saved with torch 1\.0\.0 \(now "):
+        back = TrainedModel.load(tmp_path / "old.pt")
+    np.testing.assert_allclose(back.predict_proba(seed_split[2][:20]), m.predict_proba(seed_split[2][:20]), atol=1e-6)
+
+
 # --------------------------------------------------------------------------- images
 def test_classify_image_matches_series_prediction(trained, seed_split):
     m = trained["TSF"]
@@ -273,3 +304,15 @@ def test_with_synthetic_appends_generated_series(seed_split):
     np.testing.assert_array_equal(np.bincount(y[50:]), [20] * 6)
     X0, y0 = trainingset.with_synthetic(Xt, yt, 0)
     assert len(X0) == 50
+
+
+def test_model_file_of_the_first_format_still_loads_with_a_warning(trained, seed_split, tmp_path):
+    import torch
+
+    m = trained["TSF"]
+    state = {k: getattr(m, k) for k in ("name", "kind", "n_steps", "norm", "arch_kwargs", "estimator", "features",
+                                        "history", "fit_seconds", "scores")}
+    torch.save({**state, "net": None, "ltlib_model_format": 1}, tmp_path / "v1.pt")  # the layout before checksums
+    with pytest.warns(UserWarning, match="without checksum"):
+        back = TrainedModel.load(tmp_path / "v1.pt")
+    np.testing.assert_allclose(back.predict_proba(seed_split[2][:20]), m.predict_proba(seed_split[2][:20]), atol=1e-6)
