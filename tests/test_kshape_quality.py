@@ -116,3 +116,15 @@ def test_objective_non_increasing_and_continues_without_label_changes(trace):
     # some update kept the labels but still lowered the objective (the lags moved)
     moved = [objective[i + 1] < objective[i] and (labels[i + 1] == labels[i]).all() for i in range(11)]
     assert any(moved)
+
+
+def test_swapped_axes_are_refused_or_flagged():
+    """(n, d, T) for (n, T, d) was clustered without a word; (T, n) for (n, T) too."""
+    rng = np.random.default_rng(0)
+    X = np.cumsum(rng.normal(size=(60, 51, 3)), axis=1)
+    with pytest.raises(ValueError, match=r"shape \(60, 3, 51\).*looks like \(n, d, T\); pass X.transpose\(0, 2, 1\)"):
+        C.KShape(2, random_state=0).fit(X.transpose(0, 2, 1))
+    assert C.KShape(2, random_state=0).fit(X).labels_.shape == (60,)
+    stack_as_years_by_pixels = np.cumsum(rng.normal(size=(6, 400)), axis=1)
+    with pytest.warns(UserWarning, match=r"X has shape \(6, 400\).*If these are 400 pixels of 6 years, pass X.T"):
+        C.KShape(2, random_state=0).fit(stack_as_years_by_pixels)

@@ -29,6 +29,7 @@ data for comparisons. Centroids are ``(k, T, d)``.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -202,6 +203,24 @@ def _kshape_run(Xw, xnorm, k, *, init_centers=None, init_labels=None, max_iter=1
     return best[0], best[1], best[2], n_iter
 
 
+def _check_orientation(X) -> None:
+    """Catch series handed over with swapped axes, which would be clustered without error.
+
+    (n, d, T) for (n, T, d): more variables than time steps is refused. (T, n) for (n, T):
+    a handful of very long series (T >= 50 n) is what a stack passed as years x pixels looks
+    like; it is clustered, with a warning.
+    """
+    shape = np.shape(X)
+    if len(shape) == 3 and shape[2] > shape[1]:
+        raise ValueError(f"X has shape {shape}: k-Shape takes (n series, T time steps, d variables), and "
+                         f"d = {shape[2]} > T = {shape[1]} looks like (n, d, T); pass X.transpose(0, 2, 1), or "
+                         f"for a (T, H, W) stack use ltlib.io.stack_to_series")
+    if len(shape) == 2 and 2 <= shape[0] and shape[1] >= 50 * shape[0]:
+        warnings.warn(f"X has shape {shape}: {shape[0]} series of {shape[1]} time steps. If these are "
+                      f"{shape[1]} pixels of {shape[0]} years, pass X.T (k-Shape takes (n series, T))",
+                      stacklevel=3)
+
+
 # ----------------------------------------------------------------------------- estimator
 class KShape(ClusterMixin, BaseEstimator):
     """k-Shape clustering (Paparrizos & Gravano 2015), scikit-learn style.
@@ -291,6 +310,7 @@ class KShape(ClusterMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Cluster ``X`` (n, T) or (n, T, d); returns self."""
         t0 = time.perf_counter()
+        _check_orientation(X)
         Z, Xw, xnorm = self._prepare_X(X)
         self._validate(len(Z))
         if self.engine == "ltlib":
