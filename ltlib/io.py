@@ -30,6 +30,14 @@ from .config import NODATA_INT16, year_band_names
 _YEAR_BAND = re.compile(r"^yr_?(\d{4})$")
 
 
+def _metres_per_degree(lat):
+    """(longitude, latitude) metres per degree on WGS84 at latitude ``lat`` (radians; scalar
+    or array), from the ellipsoid's series expansions."""
+    per_lon = 111412.84 * np.cos(lat) - 93.5 * np.cos(3 * lat)
+    per_lat = 111132.954 - 559.822 * np.cos(2 * lat) + 1.175 * np.cos(4 * lat)
+    return per_lon, per_lat
+
+
 @dataclass(frozen=True)
 class Grid:
     """Where a raster sits on Earth: CRS, affine transform and size in pixels."""
@@ -62,13 +70,11 @@ class Grid:
         return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
 
     def _metres_per_unit(self) -> tuple[float, float]:
-        """(x, y) metres per CRS unit at the grid's centre latitude (geographic CRS: per degree,
-        WGS84 series expansions; projected CRS: its linear unit)."""
+        """(x, y) metres per CRS unit at the grid's centre latitude (geographic CRS: per degree;
+        projected CRS: its linear unit)."""
         if self.crs.is_geographic:
-            lat = math.radians((self.bounds[1] + self.bounds[3]) / 2)
-            per_lat = 111132.954 - 559.822 * math.cos(2 * lat) + 1.175 * math.cos(4 * lat)
-            per_lon = 111412.84 * math.cos(lat) - 93.5 * math.cos(3 * lat)
-            return per_lon, per_lat
+            per_lon, per_lat = _metres_per_degree(math.radians((self.bounds[1] + self.bounds[3]) / 2))
+            return float(per_lon), float(per_lat)
         factor = float(self.crs.linear_units_factor[1]) if self.crs.is_projected else 1.0
         return factor, factor
 
@@ -95,9 +101,7 @@ class Grid:
             px, py = self.pixel_size_m
             return np.full((self.height, 1), px * py)
         rows = np.arange(self.height) + 0.5
-        lat = np.radians(self.transform.f + rows * self.transform.e)
-        per_lat = 111132.954 - 559.822 * np.cos(2 * lat) + 1.175 * np.cos(4 * lat)
-        per_lon = 111412.84 * np.cos(lat) - 93.5 * np.cos(3 * lat)
+        per_lon, per_lat = _metres_per_degree(np.radians(self.transform.f + rows * self.transform.e))
         return (abs(self.transform.a) * per_lon * abs(self.transform.e) * per_lat)[:, None]
 
     def area_ha(self, mask) -> float:

@@ -669,7 +669,7 @@ def test_resume_never_mixes_tiles_of_another_request(tmp_path, capsys):
     assert dl.request_fingerprint(grid, ["a"], "int16", "k") == dl.request_fingerprint(grid, ["a"], np.int16, "k")
 
 
-@pytest.mark.parametrize("damage", ["empty", "garbage", "bands"])
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated", "bands"])
 def test_damaged_finished_tile_is_fetched_again(tmp_path, capsys, damage):
     grid = _grid()
     truth = _truth(grid, 2)
@@ -687,6 +687,8 @@ def test_damaged_finished_tile_is_fetched_again(tmp_path, capsys, damage):
         victim.write_bytes(b"")
     elif damage == "garbage":
         victim.write_bytes(b"\x93NUMPY not really")
+    elif damage == "truncated":  # a valid header, half the pixels
+        victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     else:
         np.save(victim, np.zeros((3,) + np.load(victim).shape[1:], np.int16))
     calls = []

@@ -162,18 +162,22 @@ def _prepare_tile_dir(tile_dir: Path, fingerprint: str | None) -> None:
         os.replace(tmp, manifest)
 
 
-def _load_tile(path: Path, expected_shape, dtype):
-    """A finished tile, or None (with a message) when it is unreadable or of another shape/type."""
+def _tile_ok(path: Path, expected_shape, dtype) -> bool:
+    """True for a finished tile of the expected shape and type; False (with a message) when it
+    is unreadable, truncated or of another shape/type. Memory-mapped: the header and the
+    file's length are checked without reading the pixels, which the mosaic reads once."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         print(f"{path.name}: unreadable ({type(err).__name__}); fetching it again")
-        return None
-    if arr.shape != tuple(expected_shape) or arr.dtype != np.dtype(dtype):
-        print(f"{path.name}: holds {arr.dtype} {arr.shape}, expected {np.dtype(dtype).name} {tuple(expected_shape)}; "
+        return False
+    shape, kind = arr.shape, arr.dtype
+    del arr  # release the mapping
+    if shape != tuple(expected_shape) or kind != np.dtype(dtype):
+        print(f"{path.name}: holds {kind} {shape}, expected {np.dtype(dtype).name} {tuple(expected_shape)}; "
               "fetching it again")
-        return None
-    return arr
+        return False
+    return True
 
 
 def _fetch_with_retries(fetch, tile, expected, retries, backoff, sleep):
@@ -215,7 +219,7 @@ def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4
     todo = []
     for t in tiles:
         path = _tile_file(tile_dir, t)
-        if path.exists() and _load_tile(path, (n_bands, t.height, t.width), dtype) is not None:
+        if path.exists() and _tile_ok(path, (n_bands, t.height, t.width), dtype):
             continue
         path.unlink(missing_ok=True)
         todo.append(t)
