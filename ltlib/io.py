@@ -69,7 +69,7 @@ class Grid:
 
         return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
 
-    def _metres_per_unit(self) -> tuple[float, float]:
+    def metres_per_unit(self) -> tuple[float, float]:
         """(x, y) metres per CRS unit at the grid's centre latitude (geographic CRS: per degree;
         projected CRS: its linear unit)."""
         if self.crs.is_geographic:
@@ -81,7 +81,7 @@ class Grid:
     @property
     def pixel_size_m(self) -> tuple[float, float]:
         """(x, y) pixel size in metres; for a geographic CRS at the grid's centre latitude."""
-        mx, my = self._metres_per_unit()
+        mx, my = self.metres_per_unit()
         return abs(self.transform.a) * mx, abs(self.transform.e) * my
 
     def pixel_text(self) -> str:

@@ -153,7 +153,7 @@ def finish(m):
 def _extent_km(grid: Grid):
     """imshow extent: km of a projected CRS, degrees of a geographic one (see _label_axes)."""
     left, bottom, right, top = grid.bounds
-    f = 1.0 if grid.crs.is_geographic else 1000 / grid._metres_per_unit()[0]
+    f = 1.0 if grid.crs.is_geographic else 1000 / grid.metres_per_unit()[0]
     return (left / f, right / f, bottom / f, top / f)
 
 

@@ -155,28 +155,29 @@ def _check_params(enl, alpha):
 ENL_TOLERANCE = 2.5
 
 
-def estimate_enl(intensity, *, max_pixels: int = 20000, seed: int = 0):
+def estimate_enl(intensity, *, valid=None, max_pixels: int = 20000, seed: int = 0):
     """Equivalent number of looks of a (k, H, W) intensity series, from the data.
 
     Between two dates the log-ratio ``ln(I_t+1 / I_t)`` of an unchanged pixel is free of
     texture and, for gamma speckle with L looks, has variance ``2 * trigamma(L)``; its
     variance is taken robustly (1.4826 x MAD), so changed pixels hardly count. Up to
-    ``max_pixels`` random valid pixels are used. Returns None when fewer than 1000
+    ``max_pixels`` random valid pixels are used (``valid`` (H, W) bool, e.g. from the omnibus'
+    own no-data mask; default: finite and positive on every date). Returns None when fewer than 1000
     log-ratios are available or they do not vary (noise-free data). Simulated speckle with
     1-30 looks gives estimates 0-16% high; amplitudes (the square root of intensity) give
     about 3.7x the true looks, so the estimate also exposes amplitude input.
     """
     from scipy.special import polygamma
 
-    a = np.asarray(intensity, dtype=np.float64)
+    a = np.asarray(intensity)
     if a.ndim != 3 or a.shape[0] < 2:
         return None
-    flat = a.reshape(a.shape[0], -1)
-    with np.errstate(invalid="ignore"):
-        ok = np.flatnonzero((np.isfinite(flat) & (flat > 0)).all(axis=0))
+    if valid is None:
+        valid = _valid_mask([a])
+    ok = np.flatnonzero(np.asarray(valid).ravel())
     if ok.size > max_pixels:
         ok = np.sort(np.random.default_rng(seed).choice(ok, max_pixels, replace=False))
-    logs = np.log(flat[:, ok])
+    logs = np.log(a.reshape(a.shape[0], -1)[:, ok].astype(np.float64))  # the sampled pixels only
     r = np.diff(logs, axis=0).ravel()
     if r.size < 1000:
         return None
@@ -192,9 +193,9 @@ def estimate_enl(intensity, *, max_pixels: int = 20000, seed: int = 0):
     return float(optimize.brentq(f, lo, hi))
 
 
-def _check_enl_against_data(arrs, names, enl) -> float | None:
+def _check_enl_against_data(arrs, names, enl, valid) -> float | None:
     """Refuse an ``enl`` far from what the first band's speckle shows (confident wrong maps)."""
-    est = estimate_enl(arrs[0])
+    est = estimate_enl(arrs[0], valid=valid)
     if est is None:
         return None
     if est > ENL_TOLERANCE * enl:
@@ -485,10 +486,10 @@ def _omnibus(arrs, names, enl, alpha, median_filter) -> OmnibusResult:
     t0 = time.perf_counter()
     arrs = _check_bands(arrs, names)
     enl, alpha = _check_params(enl, alpha)
-    enl_estimate = _check_enl_against_data(arrs, names, enl)
     k, H, W = arrs[0].shape
     p = len(arrs)
     valid = _valid_mask(arrs)
+    enl_estimate = _check_enl_against_data(arrs, names, enl, valid)
     flat = [a.reshape(k, H * W) for a in arrs]
     valid_flat = valid.ravel()
     vidx = np.flatnonzero(valid_flat)
