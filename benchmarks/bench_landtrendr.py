@@ -5,14 +5,25 @@
     python benchmarks/bench_landtrendr.py --memory   # peak memory on a 51 x 1500 x 1500 stack
 
 Series are the sample's 51-year NDVI pixels (with its gaps, spikes and MSS noise), repeated
-to reach the requested count, fitted with the seed's parameters. The reference figure for
-the fastest compiled port on PyPI (a GPL C++ port, measured at about 59,000 series/s on one
-core of this machine class) is printed for comparison; that port is GPL, so ltlib neither
-imports nor reads it, and it is not installed here.
+to reach the requested count, fitted with the seed's parameters.
+
+``--cdts-python PY``: the fastest compiled port on PyPI, cdts (GPL C++/OpenMP), timed in the
+same run on the same series, in a separate environment whose interpreter is PY (ltlib never
+imports it; see ``cdts_oracle.py``), on the sample's 51-year NDVI and the real Earth Engine
+33-year NBR forest composites (1984-2016), 1 thread and all cores, runs interleaved so both
+see the same machine load; prints series/s, the ratio, and how often both find the same
+vertex years. Set it up once with
+
+    python3.11 -m venv /tmp/cdtsenv && /tmp/cdtsenv/bin/pip install --no-deps cdts numpy
+
+    python benchmarks/bench_landtrendr.py --cdts-python /tmp/cdtsenv/bin/python --quick
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ltlib import config, landtrendr, sample  # noqa: E402
 
 REFERENCE_SERIES_PER_S_PER_CORE = 59_000
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
 def series(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +43,66 @@ def series(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     reps = int(np.ceil(n / x.shape[0]))
     x = np.concatenate([x] * reps)[:n]
     return np.ascontiguousarray(x[np.random.default_rng(0).permutation(n)]), s.years
+
+
+def forest_series(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The real Earth Engine NBR composites of the Oregon forest reference (33 years), repeated."""
+    import rasterio
+
+    from ltlib import resources
+
+    with rasterio.open(resources.gee_reference("forest_or_source.tif")) as src:
+        a = src.read().astype(np.float64)
+        nodata = src.nodata
+    if nodata is not None:
+        a[a == nodata] = np.nan
+    x = a.reshape(a.shape[0], -1).T
+    reps = int(np.ceil(n / x.shape[0]))
+    x = np.concatenate([x] * reps)[:n]
+    return np.ascontiguousarray(x[np.random.default_rng(0).permutation(n)]), np.arange(1984, 1984 + a.shape[0])
+
+
+def _vertex_years_ltlib(result) -> list[tuple]:
+    return [tuple(int(y) for y in result.years[row]) for row in result.is_vertex]
+
+
+def compare_cdts(python: str, n: int, repeats: int = 3) -> list[dict]:
+    """ltlib vs cdts, same series, same run, interleaved repeats; best time of each."""
+    out = []
+    cores = sorted({1, numba.config.NUMBA_NUM_THREADS})
+    params = dict(config.LANDTRENDR_PARAMS)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (x, years) in (("sample NDVI, 51 years", series(n, Path(DATA_DIR))),
+                                 ("forest NBR (Earth Engine), 33 years", forest_series(n))):
+            np.save(f"{tmp}/x.npy", x)
+            np.save(f"{tmp}/years.npy", years)
+            landtrendr.segment(x[:200], years, **params)  # compile
+            for c in cores:
+                numba.set_num_threads(c)
+                # on one core the CPU time of each (unaffected by other load on the machine); on
+                # all cores the wall time, which other processes on the machine inflate
+                clock = time.process_time if c == 1 else time.perf_counter
+                key = "cpu_seconds" if c == 1 else "seconds"
+                t_lt, t_cd = [], []
+                for _ in range(repeats):
+                    t = clock()
+                    res = landtrendr.segment(x, years, **params)
+                    t_lt.append(clock() - t)
+                    run = subprocess.run([python, str(Path(__file__).with_name("cdts_oracle.py")), f"{tmp}/x.npy",
+                                          f"{tmp}/years.npy", str(c), "1", f"{tmp}/v.npz"],
+                                         capture_output=True, text=True, check=True)
+                    t_cd.append(json.loads(run.stdout.strip().splitlines()[-1])[key][0])
+                vc = np.load(f"{tmp}/v.npz")["vertices"][:, :, 0]
+                same = np.mean([tuple(int(v) for v in row[row > 0]) == ly
+                                for row, ly in zip(vc, _vertex_years_ltlib(res))])
+                row = dict(data=name, series=n, cores=c, clock=key, ltlib=n / min(t_lt), cdts=n / min(t_cd),
+                           ratio=min(t_cd) / min(t_lt), same_vertex_years=float(same))
+                out.append(row)
+                print(f"{name:38s} {c:2d} core(s), {key:11s}: ltlib {row['ltlib']:9.0f} series/s, cdts {row['cdts']:9.0f} "
+                      f"series/s -> ltlib/cdts {row['ratio']:.2f}x; same vertex years {100 * same:.1f}%",
+                      flush=True)
+    numba.set_num_threads(cores[-1])
+    return out
 
 
 def memory(size: int, data_dir: Path, ftv: bool = True) -> dict:
@@ -84,7 +156,13 @@ def main(argv=None):
     ap.add_argument("--memory", type=int, nargs="?", const=1500, default=None,
                     help="peak memory of segment + one FTV on a (51, N, N) float32 stack (default N 1500) and exit")
     ap.add_argument("--no-ftv", action="store_true", help="with --memory: segment only")
+    ap.add_argument("--cdts-python", help="interpreter of a separate environment with cdts: time it in this run")
+    ap.add_argument("--cdts-n", type=int, default=100_000, help="series for the cdts comparison")
     a = ap.parse_args(argv)
+    if a.cdts_python:
+        compare_cdts(a.cdts_python, a.cdts_n)
+        if a.quick:
+            return
     if a.memory:
         memory(a.memory, Path(a.data_dir), ftv=not a.no_ftv)
         return

@@ -161,59 +161,62 @@ def _ols(x, y, a, b):
 
 
 @nb.njit(cache=True)
+def _segment_mse(x, y, a, b):
+    """score_segments for one segment a..b: MSE of its OLS fit (0 for <= 2 points or flat)."""
+    span = b - a + 1
+    if span <= 2:
+        return 0.0
+    lo = y[a]
+    hi = y[a]
+    for i in range(a, b + 1):
+        lo = min(lo, y[i])
+        hi = max(hi, y[i])
+    if hi <= lo:
+        return 0.0
+    sl, ic, ok = _ols(x, y, a, b)
+    sse = 0.0
+    for i in range(a, b + 1):
+        r = y[i] - (ic + sl * x[i])
+        sse += r * r
+    # a segment that is a straight line in exact arithmetic has no error to split
+    # (rounding leaves ~1e-28 relative residuals)
+    if sse > 1e-18 * (hi - lo) * (hi - lo) * span:
+        return sse / span
+    return 0.0
+
+
+@nb.njit(cache=True)
 def _find_vertices(x, y, target):
-    """Candidate vertices (indices into the valid observations), IDL find_vertices."""
+    """Candidate vertices (indices into the valid observations), IDL find_vertices.
+
+    The IDL rescores every segment after each split; a segment's score depends only on its
+    two ends, so only the two halves of the split segment are scored here (same vertices,
+    O(n) instead of O(n x splits)). Segments are a linked list: ``nxt[a]`` is the end of the
+    segment starting at observation ``a``.
+    """
     n = y.shape[0]
     m = min(target, n - 2)
-    flags = np.zeros(n, np.bool_)
-    flags[0] = True
-    flags[n - 1] = True
-    verts = np.empty(n, np.int64)
-    mses = np.empty(n, np.float64)
+    nxt = np.empty(n, np.int64)
+    mse = np.empty(n, np.float64)
+    nxt[0] = n - 1
+    mse[0] = _segment_mse(x, y, 0, n - 1)
+    nv = 2
     count = 0
-    while True:
-        nv = 0
-        for i in range(n):
-            if flags[i]:
-                verts[nv] = i
-                nv += 1
-        if nv >= m or count > 20:
-            return verts[:nv].copy()
-        # score_segments: MSE of an OLS fit per segment with more than 2 points
-        for s in range(nv - 1):
-            a = verts[s]
-            b = verts[s + 1]
-            mses[s] = 0.0
-            span = b - a + 1
-            if span > 2:
-                lo = y[a]
-                hi = y[a]
-                for i in range(a, b + 1):
-                    lo = min(lo, y[i])
-                    hi = max(hi, y[i])
-                if hi > lo:
-                    sl, ic, ok = _ols(x, y, a, b)
-                    sse = 0.0
-                    for i in range(a, b + 1):
-                        r = y[i] - (ic + sl * x[i])
-                        sse += r * r
-                    # a segment that is a straight line in exact arithmetic has no error
-                    # to split (rounding leaves ~1e-28 relative residuals)
-                    if sse > 1e-18 * (hi - lo) * (hi - lo) * span:
-                        mses[s] = sse / span
+    while nv < m and count <= 20:
         added = False
         while not added:
+            # the worst segment, the first in time order on ties
             mx = -1.0
-            s = 0
-            for k in range(nv - 1):
-                if mses[k] > mx:
-                    mx = mses[k]
-                    s = k
+            a = 0
+            p = 0
+            while p != n - 1:
+                if mse[p] > mx:
+                    mx = mse[p]
+                    a = p
+                p = nxt[p]
             if mx <= 0.0:
-                return verts[:nv].copy()
-            a = verts[s]
-            b = verts[s + 1]
-            endseg = s == nv - 2
+                break
+            b = nxt[a]
             sl, ic, ok = _ols(x, y, a, b)
             # split_series: largest absolute residual, never at the ends; on the last
             # segment the second-to-last point counts only if the series rises after it
@@ -225,17 +228,31 @@ def _find_vertices(x, y, target):
                 d = abs(ic + sl * x[i] - y[i])
                 if j == 0 or j == ln - 1:
                     d = 0.0
-                if endseg and j == ln - 2 and not (y[b] > y[b - 1]):
+                if b == n - 1 and j == ln - 2 and not (y[b] > y[b - 1]):
                     d = 0.0
                 if d > best:
                     best = d
                     bi = j
             if bi > 0:
-                flags[a + bi] = True
+                c = a + bi
+                nxt[c] = b
+                nxt[a] = c
+                mse[a] = _segment_mse(x, y, a, c)
+                mse[c] = _segment_mse(x, y, c, b)
+                nv += 1
                 added = True
             else:
-                mses[s] = 0.0
+                mse[a] = 0.0  # cannot be split: it would fail again in every later round
+        if not added:
+            break
         count += 1
+    verts = np.empty(nv, np.int64)
+    p = 0
+    for k in range(nv - 1):
+        verts[k] = p
+        p = nxt[p]
+    verts[nv - 1] = n - 1
+    return verts
 
 
 @nb.njit(cache=True)
@@ -339,22 +356,40 @@ def _best_trace(x, y, v, yfit, slopes, vv):
 
 @nb.njit(cache=True)
 def _lsq_trace(x, y, v, yfit, slopes, vv):
-    """find_best_trace3: vertex values by least squares of the linear spline (tent basis)."""
+    """find_best_trace3: vertex values by least squares of the linear spline (tent basis).
+
+    Every observation has weight on at most two neighbouring vertices (1 - t on the segment's
+    start, t on its end), so the normal equations are tridiagonal and symmetric positive
+    definite (each vertex is an observation with weight 1 on it): solved in O(n) by the Thomas
+    algorithm instead of a dense SVD least-squares per model (half the run time before).
+    """
     nv = v.shape[0]
     n = y.shape[0]
-    A = np.zeros((n, nv))
+    d = np.zeros(nv)   # diagonal of A'A
+    e = np.zeros(nv)   # e[k] = (A'A)[k, k + 1]
+    r = np.zeros(nv)   # A'y
     for s in range(nv - 1):
         a = v[s]
         b = v[s + 1]
         span = x[b] - x[a]
-        for i in range(a, b + 1):
+        for i in range(a, b):  # the end point b belongs to the next segment (or the last row)
             t = (x[i] - x[a]) / span
-            A[i, s] = 1.0 - t if i < b else 0.0
-            A[i, s + 1] = t
-    A[n - 1, nv - 1] = 1.0
-    coef = np.linalg.lstsq(A, y)[0]
-    for k in range(nv):
-        vv[k] = coef[k]
+            w0 = 1.0 - t
+            d[s] += w0 * w0
+            d[s + 1] += t * t
+            e[s] += w0 * t
+            r[s] += w0 * y[i]
+            r[s + 1] += t * y[i]
+    d[nv - 1] += 1.0
+    r[nv - 1] += y[n - 1]
+    # Thomas algorithm (no pivoting needed: symmetric positive definite)
+    for k in range(1, nv):
+        m = e[k - 1] / d[k - 1]
+        d[k] -= m * e[k - 1]
+        r[k] -= m * r[k - 1]
+    vv[nv - 1] = r[nv - 1] / d[nv - 1]
+    for k in range(nv - 2, -1, -1):
+        vv[k] = (r[k] - e[k] * vv[k + 1]) / d[k]
     for s in range(nv - 1):
         a = v[s]
         b = v[s + 1]
