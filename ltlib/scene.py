@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from . import config
-from .io import Grid, Stack, atomic_path, read_raster, read_stack, write_json, write_stack
+from .io import STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_raster, read_stack, write_json, write_stack
 
 LANDSAT_DIR = "landsat"
 S1_DIR = "sentinel1"
@@ -169,12 +168,9 @@ class Scene:
         g = self.grid
         if not grid.same_as(g):
             raise ValueError(
-                f"{path} ({what}) is on another grid than the scene in {self.folder}: "
-                f"{grid.height} x {grid.width} px, {grid.crs.to_string()}, origin "
-                f"({grid.transform.c:.1f}, {grid.transform.f:.1f}), pixel {grid.transform.a:g}; the scene is "
-                f"{g.height} x {g.width} px, {g.crs.to_string()}, origin ({g.transform.c:.1f}, "
-                f"{g.transform.f:.1f}), pixel {g.transform.a:g}. It was made from another scene: rerun the "
-                "notebook that wrote it on this data_dir")
+                f"{path} ({what}) is on another grid than the scene in {self.folder}: {grid.describe()}; the "
+                f"scene is {g.describe()}. It was made from another scene: rerun the notebook that wrote it on "
+                "this data_dir")
 
     def read_output(self, step_dir, key: str, *, stack: bool = False):
         """Read the output ``key`` that an earlier notebook listed in ``<step_dir>/summary.json``.
@@ -271,7 +267,7 @@ def read_index_stack(path) -> tuple[Stack, list[str]]:
     name = _index_of(path)
     info = config.INDICES.get(name)
     notes: list[str] = []
-    with rasterio.open(path) as src:
+    with open_geotiff(path, STACK_FILE) as src:
         dtype = np.dtype(src.dtypes[0])
         tags = src.tags()
         nodata_tag = src.nodata
@@ -345,8 +341,8 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
     first_name, first = next(iter(stacks.items()))
     for name, s in stacks.items():
         if not s.grid.same_as(first.grid):
-            raise ValueError(f"{s.path} and {first.path} are on different grids ({s.grid.shape} {s.grid.crs} vs "
-                             f"{first.grid.shape} {first.grid.crs}): every stack of a scene must share one grid")
+            raise ValueError(f"{s.path} and {first.path} are on different grids ({s.grid.describe()} vs "
+                             f"{first.grid.describe()}): every stack of a scene must share one grid")
         if len(s.years) != len(first.years) or np.any(s.years != first.years):
             raise ValueError(f"{s.path} has years {s.years[0]}-{s.years[-1]} ({len(s.years)} bands), {first.path} "
                              f"{first.years[0]}-{first.years[-1]} ({len(first.years)}): stacks of a scene need the "
@@ -359,6 +355,9 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
             raise ValueError(f"years {y0}-{y1} are not in {ldir} (its stacks have {first.years[0]}-{first.years[-1]})")
         for s in stacks.values():
             s.data, s.years = s.data[sel], s.years[sel]
+            if not np.isfinite(s.data).any():
+                raise ValueError(f"{s.path}: every value of the years {y0}-{y1} is nodata; choose other years "
+                                 f"(start_year, end_year)")
     n_years = len(first.years)
     if n_years < MIN_YEARS:
         raise ValueError(f"{first.path}: {n_years} years ({first.years.tolist()}); LandTrendr and the trajectory "
@@ -373,7 +372,7 @@ def _read_truth(folder: Path, grid: Grid) -> dict | None:
     data, tgrid, names = read_raster(path)
     if not tgrid.same_as(grid):
         raise ValueError(f"{path} is not on the grid of the stacks in {folder / LANDSAT_DIR} "
-                         f"({tgrid.shape} {tgrid.crs} vs {grid.shape} {grid.crs})")
+                         f"({tgrid.describe()} vs {grid.describe()})")
     out = {n: np.nan_to_num(data[i]).astype(np.int16) for i, n in enumerate(names)}
     out["grid"] = tgrid
     return out
@@ -393,9 +392,11 @@ def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | N
     vv, grid, dates = read_raster(vv_path)
     vh, grid_vh, dates_vh = read_raster(vh_path)
     if not grid.same_as(grid_vh):
-        raise ValueError(f"{vv_path} and {vh_path} are on different grids")
+        raise ValueError(f"{vv_path} and {vh_path} are on different grids ({grid.describe()} vs "
+                         f"{grid_vh.describe()})")
     if dates != dates_vh:
-        raise ValueError(f"{vv_path} and {vh_path} have different dates")
+        raise ValueError(f"{vv_path} and {vh_path} have different dates ({len(dates)}: {dates[0]}..{dates[-1]} vs "
+                         f"{len(dates_vh)}: {dates_vh[0]}..{dates_vh[-1]}); both need the same images")
     if landsat_grid is not None:
         w, s, e, n = grid.bounds_lonlat()
         lw, ls, le, ln = landsat_grid.bounds_lonlat()
