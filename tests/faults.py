@@ -149,8 +149,8 @@ def main(out=ROOT / "docs" / "faults.md") -> int:
     for f in FILES:
         mod = importlib.import_module("tests." + Path(f).stem)
         for test_name, faults in mod.TABLE:
-            for fault in faults:
-                tid = f"{test_name}[{fault.id}]"
+            for fault in [faults] if isinstance(faults, Fault) else faults:
+                tid = test_name if isinstance(faults, Fault) else f"{test_name}[{fault.id}]"
                 rows.append((fault.klass, fault.case, fault.before or "same", fault.outcome(), f"{f}::{tid}",
                              results.get(tid, "not run")))
     n_here = len(rows)
