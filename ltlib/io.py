@@ -335,7 +335,7 @@ def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
     if np.issubdtype(np.dtype(dtype), np.integer):
         info = np.iinfo(dtype)
         if missing.any() and nodata is None:
-            raise ValueError(f"data has NaN but no nodata value was given for {dtype} output")
+            raise ValueError(f"{path or 'output'}: data has NaN but no nodata value was given for {dtype} output")
         finite = out[~missing]
         if finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
             lo, hi = float(finite.min()), float(finite.max())
@@ -349,7 +349,7 @@ def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
             bad |= (vals == nodata) & ~missing
         if np.any(bad & ~missing):
             raise ValueError(
-                f"{int(np.sum(bad & ~missing))} values do not fit {dtype} "
+                f"{path or 'output'}: {int(np.sum(bad & ~missing))} values do not fit {dtype} "
                 f"(range {info.min}..{info.max}, nodata {nodata}); range of data {np.nanmin(out)}..{np.nanmax(out)}"
             )
         vals = np.where(missing, nodata if nodata is not None else 0, vals)

@@ -104,7 +104,7 @@ TYPE_FAULTS = [
     _bad("elbow_max_series-negative", NB3, "elbow_max_series -100", "", P + r"elbow_max_series must be an integer >= 2",
          elbow_max_series=-100),
     _bad("models-string", NB4, "-p models TSF (a string)",
-         "iterated letter by letter: an error about model 'T' after training data is built", P + r"models must be a list "
+         "list('TSF') = ['T', 'S', 'F']: unknown models, after the training data is built", P + r"models must be a list "
          r"of model names from InceptionTime, .*, got 'TSF' \(papermill: -y \"models: \[TSF\]\"\)", models="TSF"),
     _bad("models-unknown", NB4, "models ['XGBoost']", "", P + r"models must be a list of model names .*, got "
          r"\['XGBoost'\]", models=["XGBoost"]),
@@ -138,7 +138,8 @@ CROSS_FAULTS = [
          data_dir=lambda t: str(t / "nope")),
     _bad("output_dir-file", NB2, "output_dir that is an existing file", "NotADirectoryError after loading the scene; "
          "with use_gee after the downloads", r"output_dir .*out: .*out is a file, not a folder", output_dir=_a_file),
-    _bad("output_dir-under-file", NB2, "output_dir inside a file (file/02)", "raw FileExistsError from mkdir",
+    _bad("output_dir-under-file", NB2, "output_dir inside a file (file/02)",
+         "raw `[Errno 20] Not a directory` from mkdir, after loading the scene",
          r"output_dir .*out/02: .*out is a file, not a folder", output_dir=_under_a_file),
     Fault("several-at-once", "parameters", f"{NB3}: three bad parameters", "", ParameterError,
           rf"3 bad parameters:\n{NB3}: parameter n_clusters .*\n{NB3}: parameter max_iter .*\n{NB3}: start_year 2020 "
