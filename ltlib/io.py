@@ -437,6 +437,11 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is None or e.filename not in (None, str(tmp), tmp):
+            raise
+        # name the file being written, not the temporary (same OSError subclass for the errno)
+        raise OSError(e.errno, f"writing {path} failed, the previous file is kept: {e.strerror}", str(path)) from e
     finally:
         if tmp.exists():
             tmp.unlink()

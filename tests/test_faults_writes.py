@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -105,8 +106,10 @@ WRITE_FAULTS = [
           _stack_over(NAN, dtype="uint16")),
     Fault("json-not-serialisable", "writes", "write_json of an object JSON cannot hold (a set)", "", TypeError,
           r"set is not JSON serialisable", _json_over({"classes": {1, 2}})),
-    Fault("json-disk-full", "writes", "disk full half way through summary.json", "", OSError,
-          r"No space left on device", _disk_full_text),
+    Fault("json-disk-full", "writes", "disk full half way through summary.json",
+          "OSError `[Errno 28] No space left on device` without the file name; old file kept", OSError,
+          r"\[Errno 28\] writing .*summary\.json failed, the previous file is kept: No space left on device "
+          r"\(simulated\): '.*summary\.json'", _disk_full_text),
     Fault("target-is-folder", "writes", "write_raster to a path that is a folder", "raw IsADirectoryError `Is a directory: "
           "'.loss_map.tif.<pid>.part' -> 'loss_map.tif'` after writing", IsADirectoryError, r"cannot write .*loss_map\.tif: it is a folder, expected a "
           r"file path", _target_is_folder),
@@ -122,6 +125,8 @@ WRITE_FAULTS = [
           "", NotADirectoryError, r"output_dir .*02_fit_landtrendr is a file, not a folder", _report_over_file),
 ]
 
+WRITE_FAULTS = [replace(f, kept=True) for f in WRITE_FAULTS]  # each test also asserts the old bytes
+
 TABLE = [("test_failed_write_names_the_file_and_keeps_the_old_one", WRITE_FAULTS),
          ("test_killed_json_writer_leaves_the_old_file",
           Fault("killed-json-writer", "writes", "process killed (SIGKILL) while writing summary.json", "",
@@ -135,7 +140,7 @@ def test_failed_write_names_the_file_and_keeps_the_old_one(fault, tmp_path):
     listing = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(fault.error) as err:
         trigger()
-    assert type(err.value) is fault.error or fault.error is OSError
+    assert type(err.value) is fault.error
     assert err.match(fault.match)
     assert kept.read_bytes() == before
     assert sorted(p.name for p in tmp_path.rglob("*")) == listing, "a temporary or partial file was left"
