@@ -90,11 +90,14 @@ class Param:
         """Like :meth:`strict`, but a string that is exactly a value of the right type ("6",
         "0.5", "True", "None": papermill's ``-r`` passes strings) is converted with a warning
         that says so; any other string is an error."""
-        if isinstance(value, str) and (self.kind in ("int", "number", "bool") or value.strip() == "None" and self.optional):
+        spells = isinstance(value, str) and (self.kind in ("int", "number", "bool")
+                                             or value.strip() == "None" and self.optional)
+        if spells:
             parsed = _parse_literal(value)
             if parsed is not _BAD and (parsed is None and self.optional or self._checked(parsed) is not _BAD):
-                warnings.warn(f"{what} parameter {name}: the string {value!r} was read as {parsed!r} ({self.expected}); "
-                              f"papermill's -r passes strings, -p {name} {parsed} passes the value", stacklevel=3)
+                warnings.warn(f"{what} parameter {name}: the string {value!r} was read as {parsed!r} "
+                              f"({self.expected}); papermill's -r passes strings, -p {name} {parsed} passes the value",
+                              stacklevel=3)
                 return self.strict(name, parsed, what)
             raise ParameterError(f"{what} parameter {name} must be {self.expected}, got the string {value!r}")
         return self.strict(name, value, what)
@@ -199,10 +202,6 @@ DELTAS = ("loss", "gain")
 
 def _integer(name: str, value, minimum: int, what: str) -> int:
     return Param("int", lo=minimum).strict(name, value, what)
-
-
-def _unit_interval(name: str, value, what: str) -> float:
-    return UNIT.strict(name, value, what)
 
 
 def _optional_number(name: str, value, what: str, *, positive=False):

@@ -48,6 +48,20 @@ class Fault:
                                                      if self.kept else "")
 
 
+def expect_error(fault: Fault, tmp_path, *, one_line: bool = False):
+    """Make ``fault`` in ``tmp_path``, trigger it and assert its exact error type and message."""
+    import warnings
+
+    trigger = fault.run(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes on units and conversions; the error is what is asserted
+        with pytest.raises(fault.error) as err:
+            trigger()
+    assert type(err.value) is fault.error, f"{type(err.value).__name__}: {err.value}"
+    assert not one_line or len(str(err.value).splitlines()) == 1
+    assert err.match(fault.match)
+
+
 def cases(faults) -> list:
     """pytest parameters with the cases' ids."""
     return [pytest.param(f, id=f.id) for f in faults]
@@ -71,7 +85,8 @@ ELSEWHERE = [
      "UserWarning: `124 values -32768 were read as nodata`; values NaN",
      "tests/test_scene.py::test_forest_folder_reads_years_tag_gaps_and_units"),
     ("inputs", "float NDVI in physical units without a scale tag", "",
-     "UserWarning: multiplied by 1000 (says so)", "tests/test_scene.py::test_float_physical_ndvi_is_scaled_with_a_warning"),
+     "UserWarning: multiplied by 1000 (says so)",
+     "tests/test_scene.py::test_float_physical_ndvi_is_scaled_with_a_warning"),
     ("downloads", "resume after an interrupted download of another image", "tiles of two images silently mixed",
      "other request's tiles removed (printed), B fetched whole",
      "tests/test_gee.py::test_resume_never_mixes_tiles_of_another_request"),
@@ -111,7 +126,8 @@ ELSEWHERE = [
      "summary.json status 'running'; later notebooks refuse it (`did not finish`)",
      "tests/test_report.py::test_failed_rerun_leaves_no_complete_folder_to_trust"),
     ("re-runs", "re-run of notebook 01 into its own data folder", "",
-     "scene files kept (`kept 1 of the scene it reads`)", "tests/test_report.py::test_rerun_keeps_files_of_the_scene_it_reads"),
+     "scene files kept (`kept 1 of the scene it reads`)",
+     "tests/test_report.py::test_rerun_keeps_files_of_the_scene_it_reads"),
     ("models", "model file with one flipped byte in the weights", "loaded silently",
      "ValueError: `flipped.pt: the model's checksum does not match: the file is corrupted`",
      "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),

@@ -15,7 +15,7 @@ from affine import Affine
 from ltlib import io, scene
 from ltlib.io import RasterFileError
 
-from .faults import Fault, cases
+from .faults import Fault, cases, expect_error
 
 GRID = io.Grid("EPSG:32612", Affine(30, 0, 400000, 0, -30, 4500000), 8, 9)
 YEARS = np.arange(2000, 2008)
@@ -222,7 +222,8 @@ FILE_FAULTS = [
 
 STACK_FAULTS = [
     Fault("all-nodata", "stacks", "ndvi.tif with every value nodata", "issue: `got shape (0, 51)` in a later step; "
-          "refused by scene.load at this session's start", ValueError, r"landsat/ndvi\.tif: every value is nodata \(8 bands of 8 x 9 px\)",
+          "refused by scene.load at this session's start", ValueError,
+          r"landsat/ndvi\.tif: every value is nodata \(8 bands of 8 x 9 px\)",
           _load(fill=np.nan)),
     Fault("all-nodata-years", "stacks", "years chosen (start_year, end_year) all nodata",
           "no error: a scene of NaN only", ValueError,
@@ -298,30 +299,19 @@ TABLE = [("test_bad_file_names_the_file_and_what_was_expected", FILE_FAULTS),
          ("test_bad_scene_folders_say_what_a_folder_holds", FOLDER_FAULTS)]
 
 
-def _check(fault, tmp_path):
-    trigger = fault.run(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # notes on units; the error is what is asserted
-        with pytest.raises(fault.error) as err:
-            trigger()
-    assert type(err.value) is fault.error, f"{type(err.value).__name__}: {err.value}"
-    assert len(str(err.value).splitlines()) == 1
-    assert err.match(fault.match)
-
-
 @pytest.mark.parametrize("fault", cases(FILE_FAULTS))
 def test_bad_file_names_the_file_and_what_was_expected(fault, tmp_path):
-    _check(fault, tmp_path)
+    expect_error(fault, tmp_path, one_line=True)
 
 
 @pytest.mark.parametrize("fault", cases(STACK_FAULTS))
 def test_inconsistent_stacks_are_refused_naming_the_files(fault, tmp_path):
-    _check(fault, tmp_path)
+    expect_error(fault, tmp_path, one_line=True)
 
 
 @pytest.mark.parametrize("fault", cases(FOLDER_FAULTS))
 def test_bad_scene_folders_say_what_a_folder_holds(fault, tmp_path):
-    _check(fault, tmp_path)
+    expect_error(fault, tmp_path, one_line=True)
 
 
 def test_the_good_stack_of_these_cases_loads(tmp_path):

@@ -17,7 +17,7 @@ from ltlib import params
 from ltlib.params import ParameterError
 
 from .conftest import NOTEBOOKS
-from .faults import Fault, cases
+from .faults import Fault, cases, expect_error
 
 
 def parameters_cell(name: str) -> dict:
@@ -104,7 +104,8 @@ TYPE_FAULTS = [
     _bad("elbow_max_series-negative", NB3, "elbow_max_series -100", "", P + r"elbow_max_series must be an integer >= 2",
          elbow_max_series=-100),
     _bad("models-string", NB4, "-p models TSF (a string)",
-         "list('TSF') = ['T', 'S', 'F']: unknown models, after the training data is built", P + r"models must be a list "
+         "list('TSF') = ['T', 'S', 'F']: unknown models, after the training data is built",
+         P + r"models must be a list "
          r"of model names from InceptionTime, .*, got 'TSF' \(papermill: -y \"models: \[TSF\]\"\)", models="TSF"),
     _bad("models-unknown", NB4, "models ['XGBoost']", "", P + r"models must be a list of model names .*, got "
          r"\['XGBoost'\]", models=["XGBoost"]),
@@ -194,21 +195,14 @@ def _in_notebooks_folder(monkeypatch):
     monkeypatch.chdir(NOTEBOOKS)  # where papermill runs them: relative data_dir as in the cell
 
 
-def _check(fault, tmp_path):
-    with pytest.raises(fault.error) as err:
-        fault.run(tmp_path)()
-    assert type(err.value) is fault.error
-    assert err.match(fault.match)
-
-
 @pytest.mark.parametrize("fault", cases(TYPE_FAULTS))
 def test_bad_parameter_is_named_before_any_work(fault, tmp_path):
-    _check(fault, tmp_path)
+    expect_error(fault, tmp_path)
 
 
 @pytest.mark.parametrize("fault", cases(CROSS_FAULTS))
 def test_inconsistent_parameters_are_named(fault, tmp_path):
-    _check(fault, tmp_path)
+    expect_error(fault, tmp_path)
 
 
 @pytest.mark.parametrize("fault, name, value", [pytest.param(*c, id=c[0].id) for c in CONVERSIONS])

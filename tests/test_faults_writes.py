@@ -101,7 +101,8 @@ WRITE_FAULTS = [
           "issue: stored as 0/1; refused at this session's start",
           ValueError, r"ndvi\.tif: values 0\.25\.\.0\.71 are not whole numbers and would be rounded to int16 "
           r"\(2 distinct values left\)", _stack_over(PHYSICAL)),
-    Fault("stack-nan-no-nodata", "writes", "NaN in a uint16 stack without nodata", "ValueError without the file name; old file kept",
+    Fault("stack-nan-no-nodata", "writes", "NaN in a uint16 stack without nodata",
+          "ValueError without the file name; old file kept",
           ValueError, r"ndvi\.tif: data has NaN but no nodata value was given for uint16 output",
           _stack_over(NAN, dtype="uint16")),
     Fault("json-not-serialisable", "writes", "write_json of an object JSON cannot hold (a set)", "", TypeError,
@@ -110,9 +111,9 @@ WRITE_FAULTS = [
           "OSError `[Errno 28] No space left on device` without the file name; old file kept", OSError,
           r"\[Errno 28\] writing .*summary\.json failed, the previous file is kept: No space left on device "
           r"\(simulated\): '.*summary\.json'", _disk_full_text),
-    Fault("target-is-folder", "writes", "write_raster to a path that is a folder", "raw IsADirectoryError `Is a directory: "
-          "'.loss_map.tif.<pid>.part' -> 'loss_map.tif'` after writing", IsADirectoryError, r"cannot write .*loss_map\.tif: it is a folder, expected a "
-          r"file path", _target_is_folder),
+    Fault("target-is-folder", "writes", "write_raster to a path that is a folder",
+          "raw IsADirectoryError `Is a directory: '.loss_map.tif.<pid>.part' -> 'loss_map.tif'` after writing",
+          IsADirectoryError, r"cannot write .*loss_map\.tif: it is a folder, expected a file path", _target_is_folder),
     Fault("parent-is-file-raster", "writes", "write_raster into outputs/02/ where outputs is a file",
           "raw `[Errno 20] Not a directory: '.../outputs/02'`", NotADirectoryError,
           r"cannot write .*outputs/02/loss_map\.tif: .*outputs is a file, not a folder",
@@ -130,7 +131,8 @@ WRITE_FAULTS = [replace(f, kept=True) for f in WRITE_FAULTS]  # each test also a
 TABLE = [("test_failed_write_names_the_file_and_keeps_the_old_one", WRITE_FAULTS),
          ("test_killed_json_writer_leaves_the_old_file",
           Fault("killed-json-writer", "writes", "process killed (SIGKILL) while writing summary.json", "",
-                None, "", now="old summary.json preserved byte for byte; only a hidden .summary.json.<pid>.part is left"))]
+                None, "", now="old summary.json preserved byte for byte; only a hidden "
+                              ".summary.json.<pid>.part is left"))]
 
 
 @pytest.mark.parametrize("fault", cases(WRITE_FAULTS))
