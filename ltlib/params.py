@@ -5,6 +5,13 @@ The same :class:`LandTrendrParams` object drives the local port
 gives ``ee.Algorithms.TemporalSegmentation.LandTrendr``'s runParams), the notebooks and the
 live parameter panel, so a default can only differ in one place.
 
+Notebook parameters
+-------------------
+:data:`NOTEBOOK_PARAMETERS` gives the type and range of every parameter of the five notebooks;
+each notebook calls :func:`check_notebook` before any work. A bad value raises
+:class:`ParameterError` naming the parameter and what it must be; a string that spells a
+value of the right type (papermill ``-r max_segments 6``) is converted with a warning saying so.
+
 Defaults
 --------
 ``LandTrendrParams()`` holds the seed workflow's runParams: LT-GEE's defaults except
@@ -345,7 +352,7 @@ _YEAR = Param("int", 1972, 2100, optional=True)
 _COUNT = Param("int", 1)
 _SEED = Param("int", 0)
 _OPT_STR = Param("str", optional=True)
-_COMMON = dict(data_dir=Param("path"), output_dir=Param("path"), use_gee=Param("bool"), ee_project=_OPT_STR,
+_COMMON = dict(data_dir=Param("path", optional=True), output_dir=Param("path"), use_gee=Param("bool"), ee_project=_OPT_STR,
                  aoi=Param("aoi", optional=True))
 _YEARS = dict(start_year=_YEAR, end_year=_YEAR)
 _EARLIER = dict(landtrendr_dir=Param("path", optional=True))
@@ -433,7 +440,9 @@ def _cross_checks(p: dict) -> list[str]:
                    f"s1_end={p.get('s1_end')!r}")
     elif p.get("s1_start") is not None and p["s1_start"] >= p["s1_end"]:
         out.append(f"s1_start {p['s1_start']} must be before s1_end {p['s1_end']}")
-    if "data_dir" in p and not p.get("use_gee") and not os.path.isdir(p["data_dir"]):
+    if "data_dir" in p and not p.get("use_gee") and p["data_dir"] is None:
+        out.append("data_dir is None: give a scene folder such as ../data/sample, or use_gee=True")
+    elif "data_dir" in p and not p.get("use_gee") and not os.path.isdir(p["data_dir"]):
         out.append(f"data_dir {p['data_dir']} is not a folder (absolute: {os.path.abspath(p['data_dir'])}); give a "
                    "scene folder such as ../data/sample")
     if "output_dir" in p:

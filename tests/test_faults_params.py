@@ -137,6 +137,8 @@ CROSS_FAULTS = [
     _bad("data_dir-missing", NB2, "data_dir that does not exist", "FileNotFoundError from scene.load (clear)",
          r"data_dir .*nope is not a folder \(absolute: .*nope\); give a scene folder",
          data_dir=lambda t: str(t / "nope")),
+    _bad("data_dir-none", NB2, "data_dir None without use_gee", "ValueError from scene.load (clear)",
+         r"data_dir is None: give a scene folder such as \.\./data/sample, or use_gee=True", data_dir=None),
     _bad("output_dir-file", NB2, "output_dir that is an existing file", "NotADirectoryError after loading the scene; "
          "with use_gee after the downloads", r"output_dir .*out: .*out is a file, not a folder", output_dir=_a_file),
     _bad("output_dir-under-file", NB2, "output_dir inside a file (file/02)",
@@ -173,6 +175,8 @@ CONVERSIONS = [
 SAME_VALUE = [
     (Fault("max_segments-6.0", "parameters", f"{NB2}: max_segments 6.0", "", None, "", _with(NB2, max_segments=6.0),
            now="accepted as int 6, no warning (same value)"), "max_segments", 6),
+    (Fault("data_dir-none-gee", "parameters", f"{NB1}: data_dir None with use_gee True", "", None, "",
+           _with(NB1, data_dir=None, use_gee=True), now="accepted: Earth Engine needs no data_dir"), "data_dir", None),
     (Fault("aoi-list", "parameters", f"{NB1}: aoi as a list [w, s, e, n]", "", None, "",
            _with(NB1, aoi=[-112.2, 40.45, -112.0, 40.6]),
            now="accepted as a tuple of floats, no warning"), "aoi", (-112.2, 40.45, -112.0, 40.6)),
