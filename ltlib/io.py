@@ -459,6 +459,21 @@ def write_json(path, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
+def read_json(path, what: str = "a JSON object") -> dict:
+    """Read a JSON object (summary.json, scene.json ...); an empty, damaged or non-object file
+    raises ValueError naming the file and ``what`` was expected (FileNotFoundError when missing)."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        state = "is empty (0 bytes)" if not text else f"is not valid JSON ({e})"
+        raise ValueError(f"{path} {state}; expected {what}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a JSON {type(obj).__name__}; expected {what}")
+    return obj
+
+
 def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()

@@ -18,7 +18,6 @@ finds the file in that notebook's ``summary.json`` and refuses another grid or o
 """
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .io import STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_raster, read_stack, write_json, write_stack
+from .io import (STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_json, read_raster, read_stack, write_json,
+                 write_stack)
 
 LANDSAT_DIR = "landsat"
 S1_DIR = "sentinel1"
@@ -35,6 +35,7 @@ TRUTH_FILE = Path("truth") / "landsat_truth.tif"
 S1_TRUTH_FILE = Path("truth") / "s1_truth.tif"
 S1_BMAP_FILE = Path("truth") / "s1_bmap_truth.tif"
 MANIFEST = "scene.json"
+SCENE_JSON = "a scene's provenance (written by Scene.write)"
 #: LandTrendr needs at least this many years (its ``min_observations_needed`` default).
 MIN_YEARS = 6
 #: Which index a step uses when the scene has several and none is asked for.
@@ -183,7 +184,7 @@ class Scene:
         manifest = step_dir / "summary.json"
         if not manifest.exists():
             raise FileNotFoundError(f"{step_dir} has no summary.json: run the notebook that writes it first")
-        files = json.loads(manifest.read_text()).get("files", {})
+        files = read_json(manifest, "the summary of a notebook run").get("files", {})
         if key not in files:
             raise MissingInputError(f"{manifest} lists no output {key!r} (it lists {', '.join(files) or 'none'})")
         path = step_dir / files[key]
@@ -225,7 +226,7 @@ class Scene:
                 written[f"s1_{pol}"] = _copy(self.s1.folder / f"s1_{pol}.tif", out / S1_DIR / f"s1_{pol}.tif")
         origin = self.folder
         if (self.folder / MANIFEST).exists():
-            origin = json.loads((self.folder / MANIFEST).read_text()).get("origin", str(self.folder))
+            origin = read_json(self.folder / MANIFEST, SCENE_JSON).get("origin", str(self.folder))
         info = {"source": self.source, "origin": str(origin), "provenance": self.provenance, "aoi": self.aoi,
                 "indices": self.indices, "years": [int(y) for y in self.years],
                 "files": {k: str(p.relative_to(out)) for k, p in written.items()}}
@@ -434,7 +435,7 @@ def _earth_engine_manifest(data_dir) -> dict | None:
     """scene.json of an Earth Engine download in ``data_dir`` (notebook 01's output), or None."""
     if data_dir is None or not (Path(data_dir) / MANIFEST).exists():
         return None
-    info = json.loads((Path(data_dir) / MANIFEST).read_text())
+    info = read_json(Path(data_dir) / MANIFEST, SCENE_JSON)
     return info if info.get("source") == "earth_engine" and info.get("aoi") else None
 
 
@@ -520,7 +521,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
             raise FileNotFoundError(f"data_dir {folder} is not a folder (absolute: {folder.resolve()})")
     manifest = None
     if (folder / MANIFEST).exists():
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = read_json(folder / MANIFEST, SCENE_JSON)
     if source is None:
         if (folder / "sample_manifest.json").exists():
             source = "sample"

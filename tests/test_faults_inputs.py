@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from ltlib import io, scene
+from ltlib import io, report, scene
 from ltlib.io import RasterFileError
 
 from .faults import Fault, cases, expect_error
@@ -180,6 +180,46 @@ def _unknown_index(tmp_path):
     return lambda: scene.load(tmp_path, indices=["NDVI", "EVI2"], quiet=True)
 
 
+def _scene_json(content):
+    def make(tmp_path):
+        _ndvi(tmp_path)
+        (tmp_path / "scene.json").write_text(content)
+        return lambda: scene.load(tmp_path, quiet=True)
+    return make
+
+
+def _earlier_summary(content):
+    def make(tmp_path):
+        (tmp_path / "02").mkdir()
+        (tmp_path / "02" / "summary.json").write_text(content)
+        return lambda: report.earlier_output(tmp_path / "03", "02_fit_landtrendr", str(tmp_path / "02"))
+    return make
+
+
+def _read_output_summary(tmp_path):
+    _ndvi(tmp_path)
+    sc = scene.load(tmp_path, quiet=True)
+    (tmp_path / "02").mkdir()
+    (tmp_path / "02" / "summary.json").write_text('{"files": {"ndvi_fit": "ndvi_fit.tif"')
+    return lambda: sc.read_output(tmp_path / "02", "ndvi_fit", stack=True)
+
+
+RAW_JSON = "JSONDecodeError: `Expecting value: line 1 column 1 (char 0)` (no file name)"
+JSON_FAULTS = [
+    Fault("scene-json-empty", "json", "0-byte scene.json in data_dir", RAW_JSON, ValueError,
+          r"scene\.json is empty \(0 bytes\); expected a scene's provenance \(written by Scene\.write\)",
+          _scene_json("")),
+    Fault("scene-json-list", "json", "scene.json holding a JSON list", "AttributeError: `'list' object has no "
+          "attribute 'get'`", ValueError, r"scene\.json holds a JSON list; expected a scene's provenance",
+          _scene_json("[1, 2]")),
+    Fault("summary-json-damaged", "json", "landtrendr_dir whose summary.json is cut short", "JSONDecodeError: "
+          "`Expecting property name enclosed in double quotes` (no file name)", ValueError, r"02/summary\.json is not valid JSON \(.*\); expected "
+          r"the summary of a 02_fit_landtrendr run", _earlier_summary('{"status": "complete", "files": {')),
+    Fault("read-output-json-damaged", "json", "Scene.read_output from a damaged summary.json", "JSONDecodeError: `Expecting ',' "
+          "delimiter` (no file name)", ValueError, r"02/summary\.json is not valid JSON .*; expected the summary of a notebook run",
+          _read_output_summary),
+]
+
 NOT_SUPPORTED = "RasterioIOError: `... not recognized as being in a supported file format` (no reason)"
 STACK = r"expected an annual GeoTIFF stack \(one band per year\)"
 
@@ -294,12 +334,12 @@ FOLDER_FAULTS = [
           r"unknown index EVI2: ltlib knows NDVI, NBR", _unknown_index),
 ]
 
-TABLE = [("test_bad_file_names_the_file_and_what_was_expected", FILE_FAULTS),
+TABLE = [("test_bad_file_names_the_file_and_what_was_expected", FILE_FAULTS + JSON_FAULTS),
          ("test_inconsistent_stacks_are_refused_naming_the_files", STACK_FAULTS),
          ("test_bad_scene_folders_say_what_a_folder_holds", FOLDER_FAULTS)]
 
 
-@pytest.mark.parametrize("fault", cases(FILE_FAULTS))
+@pytest.mark.parametrize("fault", cases(FILE_FAULTS + JSON_FAULTS))
 def test_bad_file_names_the_file_and_what_was_expected(fault, tmp_path):
     expect_error(fault, tmp_path, one_line=True)
 
