@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from affine import Affine
 from rasterio.crs import CRS
 
@@ -110,6 +111,12 @@ class Grid:
         if mask.shape != self.shape:
             raise ValueError(f"mask of shape {mask.shape} does not match the grid's {self.shape}")
         return float((mask * self.pixel_areas_m2()).sum() / 1e4)
+
+    def describe(self) -> str:
+        """The grid for messages: size, CRS, origin and pixel size (enough to tell two apart)."""
+        t = self.transform
+        return (f"{self.height} x {self.width} px, {self.crs.to_string()}, origin ({t.c:.6g}, {t.f:.6g}), "
+                f"pixel {t.a:g} x {t.e:g}")
 
     def same_as(self, other: "Grid", tol: float = 1e-6) -> bool:
         return (
@@ -203,6 +210,69 @@ def _check_exists(path) -> Path:
     return path
 
 
+class RasterFileError(ValueError):
+    """A file that should be a GeoTIFF cannot be read as one; the message names the file, what
+    it is (empty, truncated, a PNG, text ...) and what was expected."""
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+_SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+               (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip archive"),
+               (b"\x89HDF", "an HDF5 / NetCDF-4 file"), (b"CDF\x01", "a NetCDF file"))
+
+
+def _what_file_is(path: Path) -> str:
+    """What a file that GDAL cannot read as a GeoTIFF looks like, from its size and first bytes."""
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file (0 bytes)"
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head[:4] in _TIFF_MAGIC:
+        return f"a truncated or damaged TIFF ({size} bytes)"
+    for sig, what in _SIGNATURES:
+        if head.startswith(sig):
+            return f"{what} ({size} bytes)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"not a TIFF ({size} bytes of an unknown format)"
+    return f"a text file ({size} bytes, starting {text[:30]!r})"
+
+
+@contextlib.contextmanager
+def open_geotiff(path, expected: str = "a GeoTIFF"):
+    """Open ``path`` with rasterio for reading; any file that is not a georeferenced GeoTIFF
+    (missing, a folder, empty, truncated, another format, no CRS) raises one clear error naming
+    the file, what it is and ``expected`` (FileNotFoundError or :class:`RasterFileError`)."""
+    path = _check_exists(path)
+    if path.is_dir():
+        raise RasterFileError(f"{path} is a folder, expected {expected}")
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as e:
+        raise RasterFileError(f"{path} is {_what_file_is(path)}, expected {expected} (GDAL: {e})") from None
+    with src:
+        if src.driver != "GTiff":
+            raise RasterFileError(f"{path} is a {src.driver} file ({src.driver} driver), expected {expected}")
+        if src.crs is None:
+            raise RasterFileError(f"{path} has no coordinate reference system (a TIFF without georeferencing?), "
+                                  f"expected {expected} with a CRS and transform")
+        yield src
+
+
+def _read_pixels(src, path, expected: str) -> np.ndarray:
+    """All bands float32 (B, H, W); a truncated file whose header still opens is named."""
+    try:
+        return src.read(out_dtype=np.float32)
+    except rasterio.errors.RasterioIOError as e:
+        raise RasterFileError(f"{path}: reading its pixels failed, the file is truncated or damaged "
+                              f"({Path(path).stat().st_size} bytes); expected {expected} (GDAL: {e})") from None
+
+
+STACK_FILE = "an annual GeoTIFF stack (one band per year)"
+
+
 def read_stack(path, *, expected_years=None) -> Stack:
     """Read an annual GeoTIFF stack.
 
@@ -214,10 +284,10 @@ def read_stack(path, *, expected_years=None) -> Stack:
     Returns a :class:`Stack` with ``data`` float32 (T, H, W), NaN where the file has nodata,
     in stored units; ``scale`` from the file's ``scale`` tag (1.0 when absent).
     """
-    path = _check_exists(path)
-    with rasterio.open(path) as src:
+    path = Path(path)
+    with open_geotiff(path, STACK_FILE) as src:
         years = _years_from_descriptions(path, src.descriptions, src.tags().get("years"))
-        data = src.read().astype(np.float32)
+        data = _read_pixels(src, path, STACK_FILE)
         nodata = src.nodata
         if nodata is not None:
             data[data == np.float32(nodata)] = np.nan
@@ -265,7 +335,7 @@ def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
     if np.issubdtype(np.dtype(dtype), np.integer):
         info = np.iinfo(dtype)
         if missing.any() and nodata is None:
-            raise ValueError(f"data has NaN but no nodata value was given for {dtype} output")
+            raise ValueError(f"{path or 'output'}: data has NaN but no nodata value was given for {dtype} output")
         finite = out[~missing]
         if finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
             lo, hi = float(finite.min()), float(finite.max())
@@ -279,7 +349,7 @@ def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
             bad |= (vals == nodata) & ~missing
         if np.any(bad & ~missing):
             raise ValueError(
-                f"{int(np.sum(bad & ~missing))} values do not fit {dtype} "
+                f"{path or 'output'}: {int(np.sum(bad & ~missing))} values do not fit {dtype} "
                 f"(range {info.min}..{info.max}, nodata {nodata}); range of data {np.nanmin(out)}..{np.nanmax(out)}"
             )
         vals = np.where(missing, nodata if nodata is not None else 0, vals)
@@ -357,11 +427,21 @@ def atomic_path(path):
     file is removed.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder, expected a file path")
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {blocker} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is None or e.filename not in (None, str(tmp), tmp):
+            raise
+        # name the file being written, not the temporary (same OSError subclass for the errno)
+        raise OSError(e.errno, f"writing {path} failed, the previous file is kept: {e.strerror}", str(path)) from e
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -377,6 +457,21 @@ def write_text(path, text: str) -> Path:
 def write_json(path, obj) -> Path:
     """Write ``obj`` as indented JSON atomically (numpy scalars and arrays become numbers and lists)."""
     return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path, what: str = "a JSON object") -> dict:
+    """Read a JSON object (summary.json, scene.json ...); an empty, damaged or non-object file
+    raises ValueError naming the file and ``what`` was expected (FileNotFoundError when missing)."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        state = "is empty (0 bytes)" if not text else f"is not valid JSON ({e})"
+        raise ValueError(f"{path} {state}; expected {what}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a JSON {type(obj).__name__}; expected {what}")
+    return obj
 
 
 def _json_default(o):
@@ -396,9 +491,9 @@ def _hex_to_rgba(color: str) -> tuple[int, int, int, int]:
 
 def read_raster(path):
     """Read any GeoTIFF: ``(data float32 (B, H, W) with NaN for nodata, grid, band_names)``."""
-    path = _check_exists(path)
-    with rasterio.open(path) as src:
-        data = src.read().astype(np.float32)
+    path = Path(path)
+    with open_geotiff(path) as src:
+        data = _read_pixels(src, path, "a GeoTIFF")
         if src.nodata is not None and not np.isnan(src.nodata):
             data[data == np.float32(src.nodata)] = np.nan
         names = [d or f"band{i}" for i, d in enumerate(src.descriptions, start=1)]
@@ -413,10 +508,7 @@ def check_same_grid(a, b, what: str = "rasters") -> None:
     if not ga.same_as(gb):
         na = getattr(a, "path", None) or getattr(a, "name", "first")
         nb = getattr(b, "path", None) or getattr(b, "name", "second")
-        raise ValueError(
-            f"{what} are on different grids: {na} is {ga.shape} {ga.crs} {tuple(ga.transform)[:6]}, "
-            f"{nb} is {gb.shape} {gb.crs} {tuple(gb.transform)[:6]}"
-        )
+        raise ValueError(f"{what} are on different grids: {na} is {ga.describe()}, {nb} is {gb.describe()}")
 
 
 def _as_array3(stack_or_array) -> np.ndarray:

@@ -5,6 +5,13 @@ The same :class:`LandTrendrParams` object drives the local port
 gives ``ee.Algorithms.TemporalSegmentation.LandTrendr``'s runParams), the notebooks and the
 live parameter panel, so a default can only differ in one place.
 
+Notebook parameters
+-------------------
+:data:`NOTEBOOK_PARAMETERS` gives the type and range of every parameter of the five notebooks;
+each notebook calls :func:`check_notebook` before any work. A bad value raises
+:class:`ParameterError` naming the parameter and what it must be; a string that spells a
+value of the right type (papermill ``-r max_segments 6``) is converted with a warning saying so.
+
 Defaults
 --------
 ``LandTrendrParams()`` holds the seed workflow's runParams: LT-GEE's defaults except
@@ -21,14 +28,169 @@ Examples
 >>> LandTrendrParams(pval_threshold=-0.1)
 Traceback (most recent call last):
 ...
-ValueError: LandTrendr parameter pval_threshold must be a number in (0, 1], got -0.1
+ltlib.params.ParameterError: LandTrendr parameter pval_threshold must be a number in (0, 1], got -0.1
 """
 from __future__ import annotations
 
+import datetime
+import math
 import numbers
+import os
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 
 from . import config
+
+class ParameterError(ValueError):
+    """A notebook or function parameter of the wrong type or out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """The type and range of one parameter.
+
+    ``kind`` is one of "int", "number", "bool", "str", "choice", "path", "date", "aoi",
+    "indices" (a list of index names), "index" (one), "ints" and "numbers" (lists).
+    ``lo``/``hi`` bound numbers (and list items), open when ``lo_open``/``hi_open``;
+    ``optional`` allows None; ``choices`` lists the allowed strings.
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    optional: bool = False
+    choices: tuple = ()
+
+    @property
+    def expected(self) -> str:
+        """What the parameter must be, for messages ("an integer >= 1", "a number in (0, 1]")."""
+        kind = {"int": "an integer", "number": "a number", "ints": "a list of integers",
+                "numbers": "a list of numbers"}.get(self.kind)
+        if kind is not None:
+            if self.lo is not None and self.hi is not None:
+                kind += f" in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+            elif self.lo is not None:
+                kind += f" {'>' if self.lo_open else '>='} {self.lo:g}"
+        else:
+            kind = {"bool": "True or False", "str": "a string", "path": "a folder or file path (a string)",
+                    "date": "a date 'YYYY-MM-DD'", "choice": f"one of {', '.join(map(repr, self.choices))}",
+                    "aoi": "(west, south, east, north) in degrees or a GeoJSON geometry",
+                    "index": f"an index name ({', '.join(config.INDICES)})",
+                    "indices": "a list of index names such as ['NDVI', 'NBR']",
+                    "models": f"a list of model names from {', '.join(_model_names())}"}[self.kind]
+        return kind + (" or None" if self.optional else "")
+
+    def strict(self, name: str, value, what: str = "notebook"):
+        """``value`` checked (integral numbers become int, numbers float); ParameterError if not."""
+        if value is None and self.optional:
+            return None
+        out = self._checked(value)
+        if out is _BAD:
+            lists = self.kind in ("indices", "models", "ints", "numbers")
+            hint = f" (papermill: -y \"{name}: [{value}]\")" if isinstance(value, str) and lists else ""
+            raise ParameterError(f"{what} parameter {name} must be {self.expected}, got {value!r}{hint}")
+        return out
+
+    def check(self, name: str, value, what: str = "notebook"):
+        """Like :meth:`strict`, but a string that is exactly a value of the right type ("6",
+        "0.5", "True", "None": papermill's ``-r`` passes strings) is converted with a warning
+        that says so; any other string is an error."""
+        spells = isinstance(value, str) and (self.kind in ("int", "number", "bool")
+                                             or value.strip() == "None" and self.optional)
+        if spells:
+            parsed = _parse_literal(value)
+            if parsed is not _BAD and (parsed is None and self.optional or self._checked(parsed) is not _BAD):
+                warnings.warn(f"{what} parameter {name}: the string {value!r} was read as {parsed!r} "
+                              f"({self.expected}); papermill's -r passes strings, -p {name} {parsed} passes the value",
+                              stacklevel=3)
+                return self.strict(name, parsed, what)
+            raise ParameterError(f"{what} parameter {name} must be {self.expected}, got the string {value!r}")
+        return self.strict(name, value, what)
+
+    def _in_range(self, v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def _checked(self, value):
+        k = self.kind
+        if k in ("int", "number"):
+            if not self._in_range(value) or (k == "int" and value != int(value)):
+                return _BAD
+            return int(value) if k == "int" else float(value)
+        if k in ("ints", "numbers"):
+            if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)) or not value:
+                return _BAD
+            items = [Param(k[:-1] if k == "ints" else "number", self.lo, self.hi, self.lo_open,
+                           self.hi_open)._checked(v) for v in value]
+            return _BAD if any(v is _BAD for v in items) else items
+        if k == "bool":
+            return value if isinstance(value, bool) else _BAD
+        if k in ("str", "choice", "index"):
+            if not isinstance(value, str) or not value.strip():
+                return _BAD
+            if k == "choice" and value not in self.choices or k == "index" and value.upper() not in config.INDICES:
+                return _BAD
+            return value
+        if k == "path":
+            return value if isinstance(value, (str, os.PathLike)) and str(value) != "" else _BAD
+        if k == "date":
+            try:
+                return value if isinstance(value, str) and datetime.date.fromisoformat(value) else _BAD
+            except ValueError:
+                return _BAD
+        if k in ("indices", "models"):
+            if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)) or not value:
+                return _BAD
+            known = config.INDICES if k == "indices" else _model_names()
+            ok = all(isinstance(v, str) and (v.upper() if k == "indices" else v) in known for v in value)
+            return list(value) if ok else _BAD
+        if k == "aoi":
+            if isinstance(value, dict):
+                return value if "type" in value or "coordinates" in value else _BAD
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or len(value) != 4:
+                return _BAD
+            w, s_, e, n = value
+            lon, lat = Param("number", -180, 180), Param("number", -90, 90)
+            if any(p._checked(v) is _BAD for p, v in ((lon, w), (lat, s_), (lon, e), (lat, n))) or w >= e or s_ >= n:
+                return _BAD
+            return tuple(float(v) for v in value)
+        raise ValueError(f"unknown parameter kind {k!r}")
+
+
+_BAD = object()  # a value that fails a Param's check
+
+
+def _model_names() -> tuple[str, ...]:
+    from .classify import MODELS  # imported when needed: classify brings pandas
+
+    return MODELS
+
+
+def _parse_literal(text: str):
+    """The int, float, bool or None a string spells exactly, else ``_BAD``."""
+    t = text.strip()
+    if t == "None":
+        return None
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return _BAD
+
+
+UNIT = Param("number", 0, 1, lo_open=True)
+#: The types and ranges of :class:`LandTrendrParams` (and of notebook 02's parameters of those names).
+LANDTRENDR_SPECS = dict(max_segments=Param("int", 1), spike_threshold=UNIT, vertex_count_overshoot=Param("int", 0),
+                        prevent_one_year_recovery=Param("bool"), recovery_threshold=UNIT, pval_threshold=UNIT,
+                        best_model_proportion=UNIT, min_observations_needed=Param("int", 1))
 
 #: snake_case (ltlib) -> camelCase (Earth Engine runParams).
 EE_NAMES = dict(max_segments="maxSegments", spike_threshold="spikeThreshold",
@@ -46,15 +208,7 @@ DELTAS = ("loss", "gain")
 
 
 def _integer(name: str, value, minimum: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value) or value < minimum:
-        raise ValueError(f"{what} parameter {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _unit_interval(name: str, value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
-        raise ValueError(f"{what} parameter {name} must be a number in (0, 1], got {value!r}")
-    return float(value)
+    return Param("int", lo=minimum).strict(name, value, what)
 
 
 def _optional_number(name: str, value, what: str, *, positive=False):
@@ -105,16 +259,8 @@ class LandTrendrParams:
     min_observations_needed: int = config.LANDTRENDR_PARAMS["min_observations_needed"]
 
     def __post_init__(self):
-        what = "LandTrendr"
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
-        set_("max_segments", _integer("max_segments", self.max_segments, 1, what))
-        set_("vertex_count_overshoot", _integer("vertex_count_overshoot", self.vertex_count_overshoot, 0, what))
-        set_("min_observations_needed", _integer("min_observations_needed", self.min_observations_needed, 1, what))
-        for k in ("spike_threshold", "recovery_threshold", "pval_threshold", "best_model_proportion"):
-            set_(k, _unit_interval(k, getattr(self, k), what))
-        if not isinstance(self.prevent_one_year_recovery, bool):
-            raise ValueError(f"{what} parameter prevent_one_year_recovery must be True or False, "
-                             f"got {self.prevent_one_year_recovery!r}")
+        for k, spec in LANDTRENDR_SPECS.items():
+            object.__setattr__(self, k, spec.strict(k, getattr(self, k), "LandTrendr"))  # frozen dataclass
 
     @classmethod
     def gee_defaults(cls, max_segments: int = 6) -> "LandTrendrParams":
@@ -199,3 +345,110 @@ class ChangeMapParams:
     def as_dict(self) -> dict:
         """Keyword arguments of :func:`ltlib.landtrendr.change_map` (and the Earth Engine one)."""
         return asdict(self)
+
+
+# --------------------------------------------------------------------------- notebook parameters
+_YEAR = Param("int", 1972, 2100, optional=True)
+_COUNT = Param("int", 1)
+_SEED = Param("int", 0)
+_OPT_STR = Param("str", optional=True)
+_COMMON = dict(data_dir=Param("path", optional=True), output_dir=Param("path"), use_gee=Param("bool"), ee_project=_OPT_STR,
+                 aoi=Param("aoi", optional=True))
+_YEARS = dict(start_year=_YEAR, end_year=_YEAR)
+_EARLIER = dict(landtrendr_dir=Param("path", optional=True))
+#: Every notebook's parameters (the names of its ``parameters`` cell) with their types and ranges.
+NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
+    "01_collect_landsat": {
+        **_COMMON, **_YEARS, "indices": Param("indices", optional=True), "llr_asset": _OPT_STR,
+        "show_index": Param("index", optional=True), "show_year": _YEAR, "n_pixels_per_class": _COUNT,
+        "seed": _SEED},
+    "02_fit_landtrendr": {
+        **_COMMON, **_YEARS, "index": Param("index", optional=True), "ftv_indices": Param("indices", optional=True),
+        **LANDTRENDR_SPECS, "loss_mag_min": Param("number", 0, optional=True),
+        "gain_mag_min": Param("number", 0, optional=True), "mmu": Param("int", 1, optional=True),
+        "median_filter": Param("bool"), "n_pixels_per_class": _COUNT, "seed": _SEED},
+    "03_cluster_trajectories": {
+        **_COMMON, **_YEARS, **_EARLIER, "univariate_index": Param("index", optional=True),
+        "multivariate_indices": Param("indices", optional=True), "n_clusters": Param("int", 2, optional=True),
+        "k_range": Param("ints", 2), "elbow_max_series": Param("int", 2), "silhouette_sample": Param("int", 2),
+        "elbow_n_init": _COUNT, "n_init": _COUNT, "max_iter": _COUNT,
+        "kshape_init": Param("choice", choices=("k-shape++", "random", "random-labels")),
+        "engine_sample": Param("int", 2), "engine_max_iter": _COUNT, "random_state": _SEED},
+    "04_classify_trajectories": {
+        **_COMMON, **_YEARS, **_EARLIER, "llr_asset": _OPT_STR, "classify_fitted": Param("bool"),
+        "training_csv": Param("path", optional=True), "training_first_year": Param("int", 1972, 2100),
+        "models": Param("models"), "epochs": _COUNT, "use_gadf": Param("bool"),
+        "n_synthetic_per_class": Param("int", 0), "min_observations": _COUNT, "n_reference_per_class": _COUNT,
+        "write_probabilities": Param("bool"), "batch_size": _COUNT, "seed": _SEED},
+    "05_detect_sar_change": {
+        **_COMMON, **_EARLIER, "s1_start": Param("date", optional=True), "s1_end": Param("date", optional=True),
+        "orbit_pass": Param("choice", choices=("ASCENDING", "DESCENDING")),
+        "relative_orbit": Param("int", 1, 175, optional=True), "enl": Param("number", 1),
+        "alpha": Param("number", 0, 1, lo_open=True, hi_open=True), "median_filter": Param("bool"),
+        "sensitivity_alphas": Param("numbers", 0, 1, lo_open=True, hi_open=True)},
+}
+
+
+def check_notebook(notebook: str, namespace: dict) -> dict:
+    """Check a notebook's parameters before any work; converted values are written back.
+
+    Parameters
+    ----------
+    notebook : str
+        The notebook's name, e.g. ``"02_fit_landtrendr"`` (a key of :data:`NOTEBOOK_PARAMETERS`).
+    namespace : dict
+        Where the parameters are (the notebook's ``globals()``); each is checked against its
+        type and range, and strings that spell a value of the right type (papermill ``-r``) are
+        converted with a warning. Then the cross-checks: start_year <= end_year, s1_start and
+        s1_end both or neither and in order, data_dir a folder (unless use_gee), output_dir not
+        a file.
+
+    Returns
+    -------
+    dict
+        {name: checked value}.
+
+    Raises
+    ------
+    ParameterError
+        Listing every bad parameter by name with what it must be.
+    """
+    specs = NOTEBOOK_PARAMETERS[notebook]
+    what = f"{notebook}:"
+    checked, problems = {}, []
+    for name, spec in specs.items():
+        if name not in namespace:
+            continue
+        try:
+            checked[name] = spec.check(name, namespace[name], what)
+        except ParameterError as e:
+            problems.append(str(e))
+    problems += [f"{what} {m}" for m in _cross_checks(checked)]
+    if problems:
+        raise ParameterError("\n".join(problems) if len(problems) == 1 else
+                             f"{len(problems)} bad parameters:\n" + "\n".join(problems))
+    namespace.update(checked)
+    return checked
+
+
+def _cross_checks(p: dict) -> list[str]:
+    out = []
+    if p.get("start_year") is not None and p.get("end_year") is not None and p["start_year"] > p["end_year"]:
+        out.append(f"start_year {p['start_year']} is after end_year {p['end_year']}")
+    if ("s1_start" in p) and (p.get("s1_start") is None) != (p.get("s1_end") is None):
+        out.append(f"give both s1_start and s1_end or neither, got s1_start={p.get('s1_start')!r}, "
+                   f"s1_end={p.get('s1_end')!r}")
+    elif p.get("s1_start") is not None and p["s1_start"] >= p["s1_end"]:
+        out.append(f"s1_start {p['s1_start']} must be before s1_end {p['s1_end']}")
+    if "data_dir" in p and not p.get("use_gee") and p["data_dir"] is None:
+        out.append("data_dir is None: give a scene folder such as ../data/sample, or use_gee=True")
+    elif "data_dir" in p and not p.get("use_gee") and not os.path.isdir(p["data_dir"]):
+        out.append(f"data_dir {p['data_dir']} is not a folder (absolute: {os.path.abspath(p['data_dir'])}); give a "
+                   "scene folder such as ../data/sample")
+    if "output_dir" in p:
+        parent = os.path.abspath(p["output_dir"])
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            out.append(f"output_dir {p['output_dir']}: {parent} is a file, not a folder")
+    return out

@@ -41,13 +41,13 @@ def earlier_output(output_dir, notebook: str, given=None) -> Path | None:
         folder = Path(given)
         if not (folder / SUMMARY).exists():
             raise FileNotFoundError(f"{folder} has no {SUMMARY}: give the output_dir of a finished {notebook} run")
-        if json.loads((folder / SUMMARY).read_text()).get("status") != "complete":
+        if io.read_json(folder / SUMMARY, f"the summary of a {notebook} run").get("status") != "complete":
             raise ValueError(f"{folder}: the {notebook} run there did not finish (status in {SUMMARY})")
         return folder
     folder = Path(output_dir).resolve().parent / notebook
     if not (folder / SUMMARY).exists():
         return None
-    if json.loads((folder / SUMMARY).read_text()).get("status") != "complete":
+    if io.read_json(folder / SUMMARY, f"the summary of a {notebook} run").get("status") != "complete":
         print(f"not using {folder}: its {notebook} run did not finish")
         return None
     return folder

@@ -18,17 +18,16 @@ finds the file in that notebook's ``summary.json`` and refuses another grid or o
 """
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from . import config
-from .io import Grid, Stack, atomic_path, read_raster, read_stack, write_json, write_stack
+from .io import (STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_json, read_raster, read_stack, write_json,
+                 write_stack)
 
 LANDSAT_DIR = "landsat"
 S1_DIR = "sentinel1"
@@ -36,6 +35,7 @@ TRUTH_FILE = Path("truth") / "landsat_truth.tif"
 S1_TRUTH_FILE = Path("truth") / "s1_truth.tif"
 S1_BMAP_FILE = Path("truth") / "s1_bmap_truth.tif"
 MANIFEST = "scene.json"
+SCENE_JSON = "a scene's provenance (written by Scene.write)"
 #: LandTrendr needs at least this many years (its ``min_observations_needed`` default).
 MIN_YEARS = 6
 #: Which index a step uses when the scene has several and none is asked for.
@@ -169,12 +169,9 @@ class Scene:
         g = self.grid
         if not grid.same_as(g):
             raise ValueError(
-                f"{path} ({what}) is on another grid than the scene in {self.folder}: "
-                f"{grid.height} x {grid.width} px, {grid.crs.to_string()}, origin "
-                f"({grid.transform.c:.1f}, {grid.transform.f:.1f}), pixel {grid.transform.a:g}; the scene is "
-                f"{g.height} x {g.width} px, {g.crs.to_string()}, origin ({g.transform.c:.1f}, "
-                f"{g.transform.f:.1f}), pixel {g.transform.a:g}. It was made from another scene: rerun the "
-                "notebook that wrote it on this data_dir")
+                f"{path} ({what}) is on another grid than the scene in {self.folder}: {grid.describe()}; the "
+                f"scene is {g.describe()}. It was made from another scene: rerun the notebook that wrote it on "
+                "this data_dir")
 
     def read_output(self, step_dir, key: str, *, stack: bool = False):
         """Read the output ``key`` that an earlier notebook listed in ``<step_dir>/summary.json``.
@@ -187,7 +184,7 @@ class Scene:
         manifest = step_dir / "summary.json"
         if not manifest.exists():
             raise FileNotFoundError(f"{step_dir} has no summary.json: run the notebook that writes it first")
-        files = json.loads(manifest.read_text()).get("files", {})
+        files = read_json(manifest, "the summary of a notebook run").get("files", {})
         if key not in files:
             raise MissingInputError(f"{manifest} lists no output {key!r} (it lists {', '.join(files) or 'none'})")
         path = step_dir / files[key]
@@ -229,7 +226,7 @@ class Scene:
                 written[f"s1_{pol}"] = _copy(self.s1.folder / f"s1_{pol}.tif", out / S1_DIR / f"s1_{pol}.tif")
         origin = self.folder
         if (self.folder / MANIFEST).exists():
-            origin = json.loads((self.folder / MANIFEST).read_text()).get("origin", str(self.folder))
+            origin = read_json(self.folder / MANIFEST, SCENE_JSON).get("origin", str(self.folder))
         info = {"source": self.source, "origin": str(origin), "provenance": self.provenance, "aoi": self.aoi,
                 "indices": self.indices, "years": [int(y) for y in self.years],
                 "files": {k: str(p.relative_to(out)) for k, p in written.items()}}
@@ -271,7 +268,7 @@ def read_index_stack(path) -> tuple[Stack, list[str]]:
     name = _index_of(path)
     info = config.INDICES.get(name)
     notes: list[str] = []
-    with rasterio.open(path) as src:
+    with open_geotiff(path, STACK_FILE) as src:
         dtype = np.dtype(src.dtypes[0])
         tags = src.tags()
         nodata_tag = src.nodata
@@ -345,8 +342,8 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
     first_name, first = next(iter(stacks.items()))
     for name, s in stacks.items():
         if not s.grid.same_as(first.grid):
-            raise ValueError(f"{s.path} and {first.path} are on different grids ({s.grid.shape} {s.grid.crs} vs "
-                             f"{first.grid.shape} {first.grid.crs}): every stack of a scene must share one grid")
+            raise ValueError(f"{s.path} and {first.path} are on different grids ({s.grid.describe()} vs "
+                             f"{first.grid.describe()}): every stack of a scene must share one grid")
         if len(s.years) != len(first.years) or np.any(s.years != first.years):
             raise ValueError(f"{s.path} has years {s.years[0]}-{s.years[-1]} ({len(s.years)} bands), {first.path} "
                              f"{first.years[0]}-{first.years[-1]} ({len(first.years)}): stacks of a scene need the "
@@ -359,6 +356,9 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
             raise ValueError(f"years {y0}-{y1} are not in {ldir} (its stacks have {first.years[0]}-{first.years[-1]})")
         for s in stacks.values():
             s.data, s.years = s.data[sel], s.years[sel]
+            if not np.isfinite(s.data).any():
+                raise ValueError(f"{s.path}: every value of the years {y0}-{y1} is nodata; choose other years "
+                                 f"(start_year, end_year)")
     n_years = len(first.years)
     if n_years < MIN_YEARS:
         raise ValueError(f"{first.path}: {n_years} years ({first.years.tolist()}); LandTrendr and the trajectory "
@@ -373,7 +373,7 @@ def _read_truth(folder: Path, grid: Grid) -> dict | None:
     data, tgrid, names = read_raster(path)
     if not tgrid.same_as(grid):
         raise ValueError(f"{path} is not on the grid of the stacks in {folder / LANDSAT_DIR} "
-                         f"({tgrid.shape} {tgrid.crs} vs {grid.shape} {grid.crs})")
+                         f"({tgrid.describe()} vs {grid.describe()})")
     out = {n: np.nan_to_num(data[i]).astype(np.int16) for i, n in enumerate(names)}
     out["grid"] = tgrid
     return out
@@ -393,9 +393,11 @@ def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | N
     vv, grid, dates = read_raster(vv_path)
     vh, grid_vh, dates_vh = read_raster(vh_path)
     if not grid.same_as(grid_vh):
-        raise ValueError(f"{vv_path} and {vh_path} are on different grids")
+        raise ValueError(f"{vv_path} and {vh_path} are on different grids ({grid.describe()} vs "
+                         f"{grid_vh.describe()})")
     if dates != dates_vh:
-        raise ValueError(f"{vv_path} and {vh_path} have different dates")
+        raise ValueError(f"{vv_path} and {vh_path} have different dates ({len(dates)}: {dates[0]}..{dates[-1]} vs "
+                         f"{len(dates_vh)}: {dates_vh[0]}..{dates_vh[-1]}); both need the same images")
     if landsat_grid is not None:
         w, s, e, n = grid.bounds_lonlat()
         lw, ls, le, ln = landsat_grid.bounds_lonlat()
@@ -433,7 +435,7 @@ def _earth_engine_manifest(data_dir) -> dict | None:
     """scene.json of an Earth Engine download in ``data_dir`` (notebook 01's output), or None."""
     if data_dir is None or not (Path(data_dir) / MANIFEST).exists():
         return None
-    info = json.loads((Path(data_dir) / MANIFEST).read_text())
+    info = read_json(Path(data_dir) / MANIFEST, SCENE_JSON)
     return info if info.get("source") == "earth_engine" and info.get("aoi") else None
 
 
@@ -519,7 +521,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
             raise FileNotFoundError(f"data_dir {folder} is not a folder (absolute: {folder.resolve()})")
     manifest = None
     if (folder / MANIFEST).exists():
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = read_json(folder / MANIFEST, SCENE_JSON)
     if source is None:
         if (folder / "sample_manifest.json").exists():
             source = "sample"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import Grid, Stack, atomic_path, series_to_image, stack_to_series, stacks_to_series, write_raster
+from ..io import Grid, Stack, atomic_path, read_json, series_to_image, stack_to_series, stacks_to_series, write_raster
 from ..scene import INDEX_PREFERENCE, MissingInputError
 from .kshape import KShape
 from .prepare import Prepared, prepare
@@ -148,10 +148,8 @@ def load_trajectories(scene, landtrendr_dir=None) -> Trajectories:
     """
     if landtrendr_dir is None:
         return Trajectories(dict(scene.stacks), "composites", Path(scene.folder))
-    import json
-
     folder = Path(landtrendr_dir)
-    listed = json.loads((folder / "summary.json").read_text()).get("files", {})
+    listed = read_json(folder / "summary.json", "the summary of a 02_fit_landtrendr run").get("files", {})
     stacks = {i: scene.read_output(folder, f"{i.lower()}_fit", stack=True)
               for i in scene.indices if f"{i.lower()}_fit" in listed}
     if not stacks:

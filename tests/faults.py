@@ -1,0 +1,198 @@
+"""Fault cases of issue 16, shared by the ``test_faults_*`` files and the table in docs/faults.md.
+
+Each :class:`Fault` is one bad input or fault with the exact outcome its test asserts. Run
+``python -m tests.faults`` to run the fault tests and write docs/faults.md from their results:
+one row per case (the parametrised ones here and the fault tests elsewhere, :data:`ELSEWHERE`),
+with the test id and whether it passed in that run.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ("tests/test_faults_inputs.py", "tests/test_faults_params.py", "tests/test_faults_writes.py")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault case.
+
+    ``error`` is the exception type expected (None: no error, see ``now``), ``match`` a regex its
+    message (or the warning) must match; ``before`` what happened before issue 16's fixes.
+    ``run(tmp_path)`` makes the fault and returns what triggers it.
+    """
+
+    id: str
+    klass: str
+    case: str
+    before: str
+    error: type | None
+    match: str
+    run: Callable | None = None
+    now: str = ""
+    kept: bool = False  # the test also asserts the old file is preserved byte for byte
+
+    def outcome(self) -> str:
+        if self.now:
+            return self.now
+        text = re.sub(r"\\(.)", r"\1", self.match).replace(".*", " ... ")
+        return f"{self.error.__name__}: `{text}`" + ("; old file preserved byte for byte, no temporary left"
+                                                     if self.kept else "")
+
+
+def expect_error(fault: Fault, tmp_path, *, one_line: bool = False):
+    """Make ``fault`` in ``tmp_path``, trigger it and assert its exact error type and message."""
+    import warnings
+
+    trigger = fault.run(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes on units and conversions; the error is what is asserted
+        with pytest.raises(fault.error) as err:
+            trigger()
+    assert type(err.value) is fault.error, f"{type(err.value).__name__}: {err.value}"
+    assert not one_line or len(str(err.value).splitlines()) == 1
+    assert err.match(fault.match)
+
+
+def cases(faults) -> list:
+    """pytest parameters with the cases' ids."""
+    return [pytest.param(f, id=f.id) for f in faults]
+
+
+#: Fault tests outside the test_faults_* files (earlier items of issue 16): (class, case,
+#: before, outcome now, test id).
+ELSEWHERE = [
+    ("writes", "process killed (SIGKILL) while overwriting a 600 x 600 stack",
+     "old stack destroyed, new file reads as 100% nodata", "old stack preserved, reads back unchanged",
+     "tests/test_io.py::test_killed_writer_process_leaves_the_old_stack"),
+    ("writes", "exception (disk full) in the middle of write_raster", "old file destroyed",
+     "OSError raised; old file preserved byte for byte, no temporary left",
+     "tests/test_io.py::test_failed_overwrite_keeps_the_old_file_and_leaves_no_temporary"),
+    ("writes", "physical NDVI 0..1 written with the default int16", "stored as 0/1 with scale 1.0, no warning",
+     "ValueError: `x.tif: values ... are not whole numbers and would be rounded to int16 ... x 1000`; no file written",
+     "tests/test_io.py::test_physical_floats_are_not_rounded_away"),
+    ("writes", "values beyond int16 or equal to the nodata value", "",
+     "ValueError: `... do not fit int16`", "tests/test_io.py::test_write_refuses_values_that_do_not_fit"),
+    ("inputs", "int16 stack with -32768 gaps and no nodata tag", "read as NDVI -32.768 (median loss 13,235 vs 231)",
+     "UserWarning: `124 values -32768 were read as nodata`; values NaN",
+     "tests/test_scene.py::test_forest_folder_reads_years_tag_gaps_and_units"),
+    ("inputs", "float NDVI in physical units without a scale tag", "",
+     "UserWarning: multiplied by 1000 (says so)",
+     "tests/test_scene.py::test_float_physical_ndvi_is_scaled_with_a_warning"),
+    ("downloads", "resume after an interrupted download of another image", "tiles of two images silently mixed",
+     "other request's tiles removed (printed), B fetched whole",
+     "tests/test_gee.py::test_resume_never_mixes_tiles_of_another_request"),
+    ("downloads", "finished tile 0 bytes", "raw numpy error", "tile named as unreadable, fetched again",
+     "tests/test_gee.py::test_damaged_finished_tile_is_fetched_again[empty]"),
+    ("downloads", "finished tile garbage bytes", "raw numpy error", "tile named as unreadable, fetched again",
+     "tests/test_gee.py::test_damaged_finished_tile_is_fetched_again[garbage]"),
+    ("downloads", "finished tile truncated (valid header)", "raw numpy error", "tile named, fetched again",
+     "tests/test_gee.py::test_damaged_finished_tile_is_fetched_again[truncated]"),
+    ("downloads", "finished tile with another band count", "raw rasterio error",
+     "tile named (`expected int16 (2, ...`), fetched again",
+     "tests/test_gee.py::test_damaged_finished_tile_is_fetched_again[bands]"),
+    ("downloads", "network outage (every computePixels call fails)", "4 retries per tile, 720 s for 24 tiles",
+     "DownloadError: `stopped after 3 tiles in a row failed ... looks down ... resume`; resumable",
+     "tests/test_gee.py::test_outage_stops_early_and_resumes"),
+    ("downloads", "one tile fails after its retries", "",
+     "DownloadError: `1 of N tiles failed after 3 attempts ... tile 2 ... memory limit`; only it fetched on resume",
+     "tests/test_gee.py::test_failing_tile_is_reported_and_the_rest_resumes"),
+    ("downloads", "computePixels returns another band count", "", "DownloadError: `shape (1, ... expected (2,`",
+     "tests/test_gee.py::test_wrong_tile_shape_is_an_error"),
+    ("SAR", "enl=44 on ENL-4.4 speckle", "100% of unchanged pixels flagged",
+     "ValueError: `vv: the speckle looks like 4.x looks, far fewer than enl=44`",
+     "tests/test_sar.py::test_wrong_enl_or_amplitudes_are_refused_not_mapped"),
+    ("SAR", "amplitudes given as intensities", "0% of a 4x change detected",
+     "ValueError: `... far more than enl=4.4. Amplitudes instead of intensities?`",
+     "tests/test_sar.py::test_wrong_enl_or_amplitudes_are_refused_not_mapped"),
+    ("k-Shape", "(n, d, T) input for (n, T, d)", "clustered wrongly, no word",
+     "ValueError: `... looks like (n, d, T); pass X.transpose(0, 2, 1)`",
+     "tests/test_kshape_quality.py::test_swapped_axes_are_refused_or_flagged"),
+    ("k-Shape", "(T, n) input for (n, T)", "clustered wrongly, no word",
+     "UserWarning: `If these are 400 pixels of 6 years, pass X.T`",
+     "tests/test_kshape_quality.py::test_swapped_axes_are_refused_or_flagged"),
+    ("re-runs", "re-run into an existing output_dir", "old files stay listed / replaced silently",
+     "previous run's listed files removed (printed), user's own files kept",
+     "tests/test_report.py::test_rerun_removes_the_previous_runs_files_and_nothing_else"),
+    ("re-runs", "re-run that fails half way", "new figures beside old GeoTIFFs, looks complete",
+     "summary.json status 'running'; later notebooks refuse it (`did not finish`)",
+     "tests/test_report.py::test_failed_rerun_leaves_no_complete_folder_to_trust"),
+    ("re-runs", "re-run of notebook 01 into its own data folder", "",
+     "scene files kept (`kept 1 of the scene it reads`)",
+     "tests/test_report.py::test_rerun_keeps_files_of_the_scene_it_reads"),
+    ("models", "model file with one flipped byte in the weights", "loaded silently",
+     "ValueError: `flipped.pt: the model's checksum does not match: the file is corrupted`",
+     "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),
+    ("models", "truncated or text model file", "raw pickle error",
+     "ValueError: `cannot read ... truncated.pt as an ltlib model file`",
+     "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),
+    ("models", "model saved with other library versions", "", "UserWarning: `saved with torch 1.0.0 (now ...`",
+     "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),
+]
+
+
+def _results(xml: Path) -> dict[str, str]:
+    """{test id: "passed" | "failed" | "skipped"} from a JUnit XML report."""
+    out = {}
+    for tc in ET.parse(xml).getroot().iter("testcase"):
+        name = tc.get("name")
+        state = "failed" if tc.find("failure") is not None or tc.find("error") is not None else (
+            "skipped" if tc.find("skipped") is not None else "passed")
+        out[name] = state
+    return out
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def main(out=ROOT / "docs" / "faults.md") -> int:
+    """Run the fault test files and write the table of cases and outcomes to ``out``."""
+    import importlib
+
+    xml = ROOT / ".faults-junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+                           *FILES], cwd=ROOT)
+    results = _results(xml)
+    xml.unlink()
+    rows = []
+    for f in FILES:
+        mod = importlib.import_module("tests." + Path(f).stem)
+        for test_name, faults in mod.TABLE:
+            single = hasattr(faults, "klass")  # one Fault (run as __main__, Fault is another class object)
+            for fault in [faults] if single else faults:
+                tid = test_name if single else f"{test_name}[{fault.id}]"
+                rows.append((fault.klass, fault.case, fault.before or "-", fault.outcome(), f"{f}::{tid}",
+                             results.get(tid, "not run")))
+    n_here = len(rows)
+    rows += [(k, c, b or "-", n, t, "elsewhere") for k, c, b, n, t in ELSEWHERE]
+    lines = ["# Bad inputs and faults: cases and outcomes", "",
+             "Issue 16: no silent wrong result, no lost file. Each row is one fault case and the exact outcome its "
+             "test asserts (error type and message excerpt, warning, or preserved file). Generated by "
+             "`python -m tests.faults` from a run of " + ", ".join(f"`{f}`" for f in FILES) +
+             f" (column *run*); rows marked *elsewhere* are the fault tests of the earlier items in other files "
+             "(not re-run by the script). *Outcome before*: measured on commit 1856662 (before this change) where "
+             "given, else the issue's words; *same*: that outcome was already the one now; -: not recorded.", "",
+             f"**{len(rows)} cases**: {n_here} in the test_faults files "
+             f"({sum(r[5] == 'passed' for r in rows)} passed in the run that wrote this table), "
+             f"{len(ELSEWHERE)} elsewhere.", "",
+             "| # | class | case | outcome before | outcome now | test | run |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, start=1):
+        lines.append(f"| {i} | " + " | ".join(_cell(v) for v in r[:4]) + f" | `{r[4]}` | {r[5]} |")
+    from ltlib.io import write_text
+
+    write_text(out, "\n".join(lines) + "\n")
+    print(f"{out}: {len(rows)} cases")
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
