@@ -102,7 +102,44 @@ def compare_cdts(python: str, n: int, repeats: int = 3) -> list[dict]:
                       f"series/s -> ltlib/cdts {row['ratio']:.2f}x; same vertex years {100 * same:.1f}%",
                       flush=True)
     numba.set_num_threads(cores[-1])
+    out.append(earth_engine_agreement(python))
     return out
+
+
+def earth_engine_agreement(python: str) -> dict:
+    """Greatest-loss map of ltlib and of cdts against Earth Engine's on the forest reference:
+    IoU of the loss >= 150 (NBR x 1000) masks and the share of both-loss pixels whose year
+    is Earth Engine's (ties of equal one-year steps count), as tests/test_landtrendr.py does."""
+    import rasterio
+
+    from ltlib import resources
+
+    with rasterio.open(resources.gee_reference("forest_or_source.tif")) as s:
+        src = s.read().astype(float)
+    with rasterio.open(resources.gee_reference("forest_or_distyear.tif")) as s:
+        gee_year, gee_loss = s.read()
+    years = np.arange(1984, 1984 + src.shape[0])
+    x = np.ascontiguousarray(src.reshape(len(years), -1).T)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/x.npy", x)
+        np.save(f"{tmp}/years.npy", years)
+        subprocess.run([python, str(Path(__file__).with_name("cdts_oracle.py")), f"{tmp}/x.npy", f"{tmp}/years.npy",
+                        "1", "1", f"{tmp}/v.npz"], capture_output=True, text=True, check=True)
+        verts = np.load(f"{tmp}/v.npz")["vertices"]
+    cdts_fit = np.array([np.interp(years, v[v[:, 0] > 0, 0], v[v[:, 0] > 0, 1]) for v in verts]).T.reshape(src.shape)
+    fits = dict(ltlib=landtrendr.segment(src, years, **config.LANDTRENDR_PARAMS).fitted.astype(float), cdts=cdts_fit)
+    res = {}
+    for name, fitted in fits.items():
+        loss = -(fitted[1:] - fitted[:-1])
+        mx = loss.max(0)
+        ours, gee = mx >= 150, gee_loss >= 150
+        both = ours & gee
+        k = np.clip(gee_year.astype(int) - years[0] - 1, 0, len(years) - 2)
+        same = (np.take_along_axis(loss, k[None], 0)[0] >= mx - 1e-3)[both].mean()
+        res[name] = dict(iou=float(both.sum() / (ours | gee).sum()), same_year=float(same))
+        print(f"Earth Engine forest loss map ({src.shape[1]} x {src.shape[2]} px), {name:5s}: IoU "
+              f"{res[name]['iou']:.4f}, same year {100 * res[name]['same_year']:.2f}%")
+    return res
 
 
 def memory(size: int, data_dir: Path, ftv: bool = True) -> dict:

@@ -40,7 +40,8 @@ def main():
     years = np.load(years_path).astype(np.int32)
     p = lt.LandTrendrParams()  # its defaults are the seed's runParams (6 segments, p 0.05, ...)
     p.modifier = -1.0           # NDVI / NBR drop on disturbance (LT-GEE distDir -1)
-    values = np.where(np.isnan(x), -9999.0, x).reshape(1, x.shape[0], x.shape[1])
+    # C order: the extension reads the buffer as [Y, X, Time] without looking at strides
+    values = np.ascontiguousarray(np.where(np.isnan(x), -9999.0, x)).reshape(1, x.shape[0], x.shape[1])
     secs, cpu = [], []
     for _ in range(int(repeats)):
         t, c = time.perf_counter(), time.process_time()
