@@ -161,23 +161,50 @@ def _ols(x, y, a, b):
 
 
 @nb.njit(cache=True)
-def _segment_mse(x, y, a, b):
+def _prefix_sums(x, y):
+    """(4, n + 1) running sums of x, y, x*x and x*y: any segment's OLS in O(1)."""
+    n = y.shape[0]
+    P = np.empty((4, n + 1))
+    P[:, 0] = 0.0
+    for i in range(n):
+        P[0, i + 1] = P[0, i] + x[i]
+        P[1, i + 1] = P[1, i] + y[i]
+        P[2, i + 1] = P[2, i] + x[i] * x[i]
+        P[3, i + 1] = P[3, i] + x[i] * y[i]
+    return P
+
+
+@nb.njit(cache=True)
+def _ols_prefix(P, a, b):
+    """OLS over indices a..b inclusive from :func:`_prefix_sums`: (slope, intercept).
+    x are years since the first (0..~50) and strictly increasing, so sxx > 0 and the
+    centred sums lose no meaningful precision."""
+    m = b - a + 1
+    sx = P[0, b + 1] - P[0, a]
+    sy = P[1, b + 1] - P[1, a]
+    sxx = (P[2, b + 1] - P[2, a]) - sx * sx / m
+    sxy = (P[3, b + 1] - P[3, a]) - sx * sy / m
+    sl = sxy / sxx
+    return sl, (sy - sl * sx) / m
+
+
+@nb.njit(cache=True)
+def _segment_mse(x, y, P, a, b):
     """score_segments for one segment a..b: MSE of its OLS fit (0 for <= 2 points or flat)."""
     span = b - a + 1
     if span <= 2:
         return 0.0
+    sl, ic = _ols_prefix(P, a, b)
     lo = y[a]
     hi = y[a]
+    sse = 0.0
     for i in range(a, b + 1):
         lo = min(lo, y[i])
         hi = max(hi, y[i])
-    if hi <= lo:
-        return 0.0
-    sl, ic, ok = _ols(x, y, a, b)
-    sse = 0.0
-    for i in range(a, b + 1):
         r = y[i] - (ic + sl * x[i])
         sse += r * r
+    if hi <= lo:
+        return 0.0
     # a segment that is a straight line in exact arithmetic has no error to split
     # (rounding leaves ~1e-28 relative residuals)
     if sse > 1e-18 * (hi - lo) * (hi - lo) * span:
@@ -196,10 +223,11 @@ def _find_vertices(x, y, target):
     """
     n = y.shape[0]
     m = min(target, n - 2)
+    P = _prefix_sums(x, y)
     nxt = np.empty(n, np.int64)
     mse = np.empty(n, np.float64)
     nxt[0] = n - 1
-    mse[0] = _segment_mse(x, y, 0, n - 1)
+    mse[0] = _segment_mse(x, y, P, 0, n - 1)
     nv = 2
     count = 0
     while nv < m and count <= 20:
@@ -217,7 +245,7 @@ def _find_vertices(x, y, target):
             if mx <= 0.0:
                 break
             b = nxt[a]
-            sl, ic, ok = _ols(x, y, a, b)
+            sl, ic = _ols_prefix(P, a, b)
             # split_series: largest absolute residual, never at the ends; on the last
             # segment the second-to-last point counts only if the series rises after it
             best = -1.0
@@ -237,8 +265,8 @@ def _find_vertices(x, y, target):
                 c = a + bi
                 nxt[c] = b
                 nxt[a] = c
-                mse[a] = _segment_mse(x, y, a, c)
-                mse[c] = _segment_mse(x, y, c, b)
+                mse[a] = _segment_mse(x, y, P, a, c)
+                mse[c] = _segment_mse(x, y, P, c, b)
                 nv += 1
                 added = True
             else:
@@ -400,17 +428,26 @@ def _lsq_trace(x, y, v, yfit, slopes, vv):
 
 
 @nb.njit(cache=True)
-def _stats(y, yfit, npred):
-    """calc_fitting_stats3: (f_stat, p_of_f) of the model against a flat line."""
+def _total_ss(y):
+    """Sum of squares of ``y`` about its mean (the flat model's residual sum of squares)."""
     n = y.shape[0]
     my = 0.0
     for i in range(n):
         my += y[i]
     my /= n
     ss = 0.0
-    ssr = 0.0
     for i in range(n):
         ss += (y[i] - my) ** 2
+    return ss
+
+
+@nb.njit(cache=True)
+def _stats(y, yfit, npred, ss):
+    """calc_fitting_stats3: (f_stat, p_of_f) of the model against a flat line; ``ss`` is
+    :func:`_total_ss` of ``y`` (the same for every model of a ladder, so computed once)."""
+    n = y.shape[0]
+    ssr = 0.0
+    for i in range(n):
         ssr += (y[i] - yfit[i]) ** 2
     if ssr > ss:
         ssr = ss
@@ -483,6 +520,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
     vv = np.empty(nvert)
     yfit = np.empty(n)
     slopes = np.empty(nvert)
+    ss = _total_ss(y)
     for i in range(nvert - 1):
         nv = nvert - i
         if i > 0:
@@ -518,7 +556,9 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
             _lsq_trace(x, y, vcur, yfit, slopes, vv)
         else:
             _best_trace(x, y, vcur, yfit, slopes, vv)
-        f, p = _stats(y, yfit, 2 * (nv - 1))
+        if idl and i > 0:
+            ss = _total_ss(y)  # the IDL's ladder alters y itself (yw is y)
+        f, p = _stats(y, yfit, 2 * (nv - 1), ss)
         mnv[i] = nv
         for k in range(nv):
             mv[i, k] = vcur[k]
@@ -601,13 +641,14 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
         nvert = v.shape[0]
         if nvert > 2:
             nm = nvert - 1
-            mv = np.zeros((nm, nvert), np.int64)
-            mvv = np.zeros((nm, nvert))
-            msl = np.zeros((nm, nvert))
-            myf = np.zeros((nm, n))
-            mp = np.ones(nm)
-            mf = np.zeros(nm)
-            mnv = np.zeros(nm, np.int64)
+            # every model of the ladder writes its row before _pick reads it
+            mv = np.empty((nm, nvert), np.int64)
+            mvv = np.empty((nm, nvert))
+            msl = np.empty((nm, nvert))
+            myf = np.empty((nm, n))
+            mp = np.empty(nm)
+            mf = np.empty(nm)
+            mnv = np.empty(nm, np.int64)
             _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv)
             best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
             if pb > pval:
