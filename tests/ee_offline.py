@@ -1171,3 +1171,40 @@ class Evaluator:
                 fit_vals[idx] = fit[(slice(None),) + idx].copy() if mask[idx] else _np.zeros((0,))
             bands.append((f"{name}_fit", fit_vals, mask))
         return Img(bands, None, ["float32"] * len(bands))
+
+
+# --- test assets that look like real LandsatLinkr outputs ------------------------------------
+def llr_landtrendr_asset(shape, pixels, years=range(1972, 2023), ftv=("tcb", "tcg", "tcw")):
+    """An Img laid out as a LandsatLinkr ``landtrendr`` asset (``exportLt`` of
+    gee-community/ee-LandsatLinkr ``landsatlinkr.py``): ``lt.int16()`` of a run on NDVI x -1,
+    i.e. ``LandTrendr`` int16 (4 x len(years): year, source, fitted, is-vertex over the
+    observed years, then ``arrayPad`` zeros), ``rmse`` int16 (truncated) and ``<ftv>_fit``
+    int16 arrays over all years.
+
+    ``pixels``: {(row, col): dict(vert_years, ndvi (x 1000 at the vertices), rmse (float, as
+    LandTrendr computed it), ftv={band: values at the vertices}, missing=(years with no
+    observation))}; other pixels are masked.
+    """
+    years = _np.asarray(list(years), dtype=float)
+    n = len(years)
+    lt = _np.empty(shape, dtype=object)
+    rmse = _np.full(shape, _np.nan)
+    fits = {b: _np.empty(shape, dtype=object) for b in ftv}
+    for idx in _np.ndindex(shape):
+        px = pixels.get(idx)
+        if px is None:
+            lt[idx] = None
+            for b in ftv:
+                fits[b][idx] = None
+            continue
+        vy = _np.asarray(px["vert_years"], dtype=float)
+        keep = ~_np.isin(years, list(px.get("missing", ())))
+        fit = -_np.interp(years, vy, _np.asarray(px["ndvi"], dtype=float))  # LLR segments NDVI x -1
+        arr = _np.zeros((4, n))
+        arr[:, :keep.sum()] = _np.stack([years[keep], fit[keep], fit[keep], _np.isin(years[keep], vy)])
+        lt[idx] = arr
+        rmse[idx] = px["rmse"]
+        for b in ftv:
+            fits[b][idx] = _np.interp(years, vy, _np.asarray(px["ftv"][b], dtype=float))
+    types = {"LandTrendr": "int16", "rmse": "int16", **{f"{b}_fit": "int16" for b in ftv}}
+    return make_image(shape, types=types, LandTrendr=lt, rmse=rmse, **{f"{b}_fit": v for b, v in fits.items()})

@@ -34,10 +34,11 @@ def _pixels(world, grid):
 
 
 def _by_hand(world, grid, year, pixel, num, den):
-    """An index x 1000 from the world's LT05 DN at one pixel: Collection 2 scaling, then
+    """An index x 1000 from the world's LT05 DN at one pixel: LT-GEE's Collection 2 scaling
+    ``((DN * 0.0000275) + -0.2) * 10000`` cast to uint16 (truncated), then
     (num - den) / (num + den)."""
     dn = world.landsat_dn("LT05", year, grid)
-    a, b = (dn[band][pixel] * C2_SCALE + C2_OFFSET for band in (num, den))
+    a, b = (np.clip(np.trunc((dn[band][pixel] * C2_SCALE + C2_OFFSET) * 10000), 0, 65535) for band in (num, den))
     return 1000 * (a - b) / (a + b)
 
 
