@@ -843,9 +843,6 @@ class Evaluator:
             return fp[0] <= e and fp[2] >= w and fp[1] <= n and fp[3] >= s
         return keep
 
-    def f_Filter_inList(self, leftField=None, rightValue=None, **_):
-        return lambda img: img.props.get(leftField) in list(rightValue)
-
     def f_Filter_not(self, filter):
         return lambda img: not filter(img)
 
@@ -864,8 +861,11 @@ class Evaluator:
     def f_Filter_equals(self, leftField, rightValue, **_):
         return lambda img: img.props.get(leftField) == rightValue
 
-    def f_Filter_listContains(self, leftField, rightValue, **_):
-        return lambda img: rightValue in img.props.get(leftField, [])
+    def f_Filter_listContains(self, leftField=None, rightValue=None, leftValue=None, rightField=None, **_):
+        if leftField is not None:  # the property (a list) contains the value
+            return lambda img: rightValue in img.props.get(leftField, [])
+        # ee.Filter.inList(field, values): the constant list contains the property
+        return lambda img: img.props.get(rightField) in list(leftValue)
 
     def f_DateRange(self, start, end=None, **_):
         return (_to_millis(start), _to_millis(end))

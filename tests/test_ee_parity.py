@@ -368,3 +368,103 @@ def test_11_yr_underscore_band_names_are_read(tmp_path):
     path = io.write_raster(tmp_path / "ndvi.tif", np.ones((2, 1, 2), np.float32), grid,
                            band_names=["yr_1990", "yr_1991"])  # LT-GEE getYearBandNames
     assert io.read_stack(path).years.tolist() == [1990, 1991]
+
+
+# --- what LT-GEE users expect besides ---------------------------------------------------------
+def test_exclude_scene_ids_and_slc_off_like_lt_gee(ee_offline):
+    shape = (1, 1)
+    a, b = refl(red=0.05, nir=0.4), refl(red=0.15, nir=0.3)
+    scenes = [scene(shape, (2005, 7, 1), a, **{"system:index": "LT05_038032_20050701", "SPACECRAFT_ID": "LANDSAT_5"}),
+              scene(shape, (2005, 7, 9), b, sensor="LE07",
+                    **{"system:index": "LE07_038032_20050709", "SPACECRAFT_ID": "LANDSAT_7"})]
+    ev = Evaluator(shape, collections=cols(LT05=scenes[:1], LE07=scenes[1:]))
+    only = {"a": ltgee_nd(a["nir"], a["red"]), "b": ltgee_nd(b["nir"], b["red"])}
+    # removeImages: ID's last path part against system:index; slcOff drops every Landsat 7 scene
+    ex = composite(ev, 2005, method="median", exclude={"imgIds": ["LANDSAT/LT05/C02/T1_L2/LT05_038032_20050701"]})
+    assert ex.values("NDVI")[0, 0] == pytest.approx(only["b"])
+    assert composite(ev, 2005, method="median", exclude={"slcOff": True}).values("NDVI")[0, 0] == pytest.approx(
+        only["a"])
+
+
+def test_more_indices_by_lt_gee_formulas(ee_offline):
+    shape = (1, 1)
+    r = refl(blue=0.04, green=0.07, red=0.09, nir=0.32, swir1=0.21, swir2=0.13)
+    ev = Evaluator(shape, collections=cols(LT05=[scene(shape, (1990, 7, 1), r)]))
+    names = ("EVI", "NBR2", "NDSI", "TCA", "B1", "B4", "B7")
+    out = composite(ev, 1990, index=names)
+    s = {k: ltgee_sr(v) for k, v in r.items()}
+    tcb = sum(c * s[b] for c, b in zip(TC["TCB"], gee.BANDS))
+    tcg = sum(c * s[b] for c, b in zip(TC["TCG"], gee.BANDS))
+    expected = {
+        # eviTransform: 2.5 * ((NIR - RED) / (NIR + 6 * RED - 7.5 * BLUE + 1)) x 1000, bands x 10000
+        "EVI": 1000 * 2.5 * (s["nir"] - s["red"]) / (s["nir"] + 6 * s["red"] - 7.5 * s["blue"] + 1),
+        "NBR2": ltgee_nd(r["swir1"], r["swir2"]), "NDSI": ltgee_nd(r["green"], r["swir1"]),
+        "TCA": np.degrees(np.arctan(tcg / tcb)) * 100,  # atan(tcg / tcb) * 180 / pi * 100
+        "B1": s["blue"], "B4": s["nir"], "B7": s["swir2"],
+    }
+    for name in names:
+        assert out.values(name)[0, 0] == pytest.approx(expected[name], rel=1e-6), name
+    assert [gee.EE_INDICES[n].distdir for n in ("B1", "B4", "TCB", "TCA")] == [1, -1, 1, -1]  # indexFlipper
+
+
+def test_ndfi_by_unmixing_with_lt_gee_endmembers(ee_offline):
+    shape = (1, 1)
+    ends = gee.composites.NDFI_ENDMEMBERS
+    frac = {"gv": 0.6, "shade": 0.1, "npv": 0.2, "soil": 0.1, "cloud": 0.0}
+    mix = sum(np.asarray(ends[k], float) * f for k, f in frac.items()) / 10000  # reflectance
+    r = dict(zip(gee.BANDS, mix))
+    ev = Evaluator(shape, collections=cols(LT05=[scene(shape, (1990, 7, 1), r)]))
+    gvs = frac["gv"] / (1 - frac["shade"])
+    expected = 1000 * (gvs - (frac["npv"] + frac["soil"])) / (gvs + frac["npv"] + frac["soil"])
+    assert composite(ev, 1990, index="NDFI").values("NDFI")[0, 0] == pytest.approx(expected, abs=2.0)
+
+
+def test_segment_data_all_and_segment_count(ee_offline):
+    ev = Evaluator((1, 2), images={"lt": _lt_image()})
+    lt = ee.Image("lt")
+    seg = ev.run(gee.segment_data(lt, "all"))
+    a = seg.bands[0][1][0, 0]  # getSegmentData(lt, index, 'all'): LandTrendr orientation
+    assert a.shape == (8, 2)
+    np.testing.assert_allclose(a[:, 0], [1990, 1995, -800, -300, 500, 5, 100, 25])
+    np.testing.assert_allclose(a[:, 1], [1995, 2000, -300, -300, 0, 5, 0, 0])
+    assert ev.run(gee.segment_count(gee.segment_data(lt, "all"))).values("segCount").tolist() == [[2, 1]]
+    loss = ev.run(gee.segment_data(lt, "loss", distdir=-1)).bands[0][1][0, 0]
+    np.testing.assert_allclose(loss[:, 0], [1990, 1995, 800, 300, 500, 5, 100, 25])  # index orientation
+    assert ev.run(gee.segment_count(gee.segment_data(lt, "loss"))).values("segCount").tolist() == [[1, 0]]
+
+
+def test_change_filters_with_operators_and_dsnr(ee_offline):
+    from ltlib.landtrendr import change_map
+    from ltlib.landtrendr.segment import LandTrendrResult
+    from ltlib.params import ChangeMapParams
+
+    years = np.arange(1990, 2011)
+    # NDVI x 1000: loss 800 -> 300 (1990-1995, 5 y), loss 700 -> 650 (2005-2010), rmse 25
+    path = np.interp(years, [1990, 1995, 2005, 2010], [800, 300, 700, 650])
+    arr = np.stack([years, -path, -path, np.isin(years, [1990, 1995, 2005, 2010]).astype(float)])
+    img = np.empty((1, 1), object)
+    img[0, 0] = arr
+    ev = Evaluator((1, 1), images={"lt": make_image((1, 1), LandTrendr=img, rmse=np.full((1, 1), 25.0))})
+    local = LandTrendrResult(path[:, None, None].astype(np.float32), np.isin(years, [1990, 1995, 2005, 2010])[
+        :, None, None], np.full((1, 1), 25.0), np.zeros((1, 1)), np.zeros((1, 1)), years, None, (1, 1), -1)
+    cases = [  # LT-GEE changeParams -> the segment getChangeMap keeps (yod, mag)
+        (dict(mag_min=100, mag_op="<"), (2006, 50)),  # mag < 100
+        (dict(dur_max=6, dur_op=">"), None),  # no segment longer than 6 years
+        (dict(preval_min=750, preval_op="<"), (2006, 50)),  # preval < 750
+        (dict(dsnr_min=10), (1991, 500)),  # dsnr 20 and 2: mag filter with dsnr true
+        (dict(dsnr_min=30), None),
+    ]
+    for kw, expected in cases:
+        p = ChangeMapParams(delta="loss", **kw).as_dict()
+        server = ev.run(gee.change_map_image(ee.Image("lt"), 1990, 2010, **p))
+        here = change_map(local, **p)
+        for got in ((server.values("yod")[0, 0], server.values("mag")[0, 0]),
+                    (here["yod"][0, 0], here["mag"][0, 0])):
+            if expected is None:
+                assert np.isnan(got).all(), kw
+            else:
+                assert got == pytest.approx(expected), kw
+    with pytest.raises(ValueError, match="mag_op"):
+        ChangeMapParams(mag_op=">=")
+    with pytest.raises(ValueError, match="mmu_mode"):
+        ChangeMapParams(mmu_mode="year")
