@@ -760,6 +760,14 @@ class Evaluator:
             return fn(a, axis=tuple(axes), keepdims=True)
         return self._unary(input, red)
 
+    def f_Image_arrayPad(self, image, lengths, pad=0):
+        """Pad each pixel's array at the end of every axis to ``lengths`` with ``pad``."""
+        def padded(a):
+            a = _np.asarray(a, dtype=float)
+            widths = [(0, max(0, int(n) - s)) for n, s in zip(lengths, a.shape)]
+            return _np.pad(a, widths, constant_values=float(pad))
+        return self._unary(image, padded)
+
     def f_Reducer_max(self, numInputs=1):
         return ("max", int(numInputs))
 
@@ -1013,17 +1021,22 @@ class Evaluator:
         return self._unary(input, proj)
 
     def f_Image_arrayFlatten(self, image, coordinateLabels, separator="_"):
-        labels = coordinateLabels[0]
+        """One band per array element, named by joining the labels of its coordinates
+        (row-major: a_x, a_y, b_x, b_y); every pixel's array must have that shape."""
+        import itertools
+
+        shape = tuple(len(lab) for lab in coordinateLabels)
+        names = [separator.join(c) for c in itertools.product(*coordinateLabels)]
         (name, vals, mask) = image.bands[0]
         out = []
-        for i, lab in enumerate(labels):
+        for i, lab in enumerate(names):
             v = _np.empty(self.shape, dtype=object)
             for idx in _np.ndindex(self.shape):
                 if mask[idx]:
-                    a = _np.asarray(vals[idx]).reshape(-1)
-                    if a.size != len(labels):
-                        raise ValueError(f"arrayFlatten: {a.size} values for {len(labels)} labels")
-                    v[idx] = float(a[i])
+                    a = _np.asarray(vals[idx])
+                    if a.size != len(names) or (a.ndim == len(shape) and a.shape != shape):
+                        raise ValueError(f"arrayFlatten: array of shape {a.shape} for labels of shape {shape}")
+                    v[idx] = float(a.reshape(-1)[i])
                 else:
                     v[idx] = 0.0
             out.append((lab, v, mask.copy()))

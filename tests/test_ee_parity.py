@@ -468,3 +468,36 @@ def test_change_filters_with_operators_and_dsnr(ee_offline):
         ChangeMapParams(mag_op=">=")
     with pytest.raises(ValueError, match="mmu_mode"):
         ChangeMapParams(mmu_mode="year")
+
+
+# --- the live check (scripts/ee_parity_check.py) ---------------------------------------------
+def test_reference_pixels_are_found_in_the_reference_stack():
+    from ltlib.gee import parity
+
+    truth = parity.load_truth()
+    pos = parity.reference_positions(truth)
+    assert pos["center"] == (25, 25) and pos["n_up"] == (24, 25) and pos["n_down"] == (26, 25)
+    grid, local = parity.reference_grid(pos)
+    assert grid.crs.to_epsg() == 32610 and grid.transform.a == 30 and local["center"] == (1, 0)
+    assert parity.lt_params(truth)["pval_threshold"] == 0.05 and parity.lt_params(truth)["max_segments"] == 6
+
+
+def test_parity_compare_and_report():
+    from ltlib.gee import parity
+
+    px = parity.load_truth()["pixels"][0]
+    fitted = np.asarray(px["fitted"])
+    server = {"source": np.asarray(px["source"]) + 2.0, "fitted": fitted, "vertex_years": px["vertex_years"]}
+    local = {"fitted": fitted + 0.5, "vertex_years": px["vertex_years"][:-1]}
+    row = parity.compare(px, server, local)
+    assert row["composite_vs_reference"] == pytest.approx(2.0) and row["fit_server_vs_local"] == pytest.approx(0.5)
+    assert row["vertices_server_eq_local"] is False
+    assert "agree on the vertices of 0 of 1 pixels" in parity.format_report([row])
+
+
+@pytest.mark.ee
+def test_live_parity_with_the_reference_pixels():
+    from ltlib.gee import parity
+
+    rows = parity.run()
+    assert all(r["vertices_server_eq_local"] for r in rows)

@@ -8,6 +8,7 @@ import io as _io
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ ee = pytest.importorskip("ee")
 from ltlib import gee, io  # noqa: E402
 
 YEARS = list(range(1984, 1996))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pixels(world, grid):
@@ -246,3 +248,19 @@ Path({str(out)!r}, 'done.json').write_text(json.dumps({{
     assert not [r for r in reqs if r["kind"] == "install_error"]
     assert [r["kind"] for r in reqs] == ["computePixels"] and reqs[0]["pid"] == done["pid"]
     assert reqs[0]["bands"] == ["yr1988", "yr1989", "yr1990", "yr1991"]
+
+
+def test_parity_check_script_runs_end_to_end_on_the_served_world(served_ee_in_process, capsys):
+    """scripts/ee_parity_check.py's path (ltlib.gee.parity.run) with the service served
+    offline: requests on the reference's EPSG:32610 grid, Earth Engine's LandTrendr (here the
+    port, in the interpreter) and the local port agree on every pixel."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ee_parity_check", ROOT / "scripts" / "ee_parity_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--project", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "agree on the vertices of 5 of 5 pixels" in out
+    reqs = served_ee_in_process.requests("computePixels")
+    assert len(reqs) == 2 and all(r["crs"] == "EPSG:32610" and r["shape"] == [3, 3] for r in reqs)
