@@ -205,8 +205,8 @@ def test_4_waterplus_and_nonforest_use_lt_gee_data(ee_offline):
     ev = Evaluator(shape, images={gee.composites.EE_GSW: gsw},
                    collections={**cols(LT05=[scene(shape, (1990, 7, 1), refl())]),
                                 gee.composites.EE_PROBAV_LANDCOVER: [forest]})
-    # 'recurrence > 99 ? 0 : 1' as a mask (masked where the recurrence is masked)
-    assert np.isfinite(composite(ev, 1990, mask=("waterplus",)).values("NDVI")[0]).tolist() == [False, True, False]
+    # 'recurrence > 99 ? 0 : 1' as a mask; never water (recurrence masked) is kept as land
+    assert np.isfinite(composite(ev, 1990, mask=("waterplus",)).values("NDVI")[0]).tolist() == [False, True, True]
     # '2015_forest_type >= 0 ? 1 : 0' as a mask: masked off forest
     assert np.isfinite(composite(ev, 1990, mask=("nonforest",)).values("NDVI")[0]).tolist() == [True, False, True]
 

@@ -213,8 +213,10 @@ def _other_masks(img, scene, names) -> ee.Image:
     """``img`` masked by LT-GEE's waterplus / nonforest data and the scene's QA_RADSAT, as named."""
     if "saturated" in names:
         img = img.updateMask(scene.select("QA_RADSAT").eq(0))
-    if "waterplus" in names:  # LT-GEE: 'recurrence > 99 ? 0 : 1' used as a mask
-        img = img.updateMask(ee.Image(EE_GSW).select("recurrence").lte(99))
+    if "waterplus" in names:
+        # LT-GEE: 'recurrence > 99 ? 0 : 1' as a mask; recurrence is masked where water was
+        # never seen, which LT-GEE's expression turns into masked (removed) land: ltlib keeps it
+        img = img.updateMask(ee.Image(EE_GSW).select("recurrence").unmask(0).lte(99))
     if "nonforest" in names:  # LT-GEE: 'Band >= 0 ? 1 : 0' on the 2015 forest type (masked off forest)
         img = img.updateMask(ee.ImageCollection(EE_PROBAV_LANDCOVER).toBands().select("2015_forest_type").gte(0))
     return img
