@@ -499,6 +499,10 @@ class Evaluator:
         types = [out_type or t for t in img.types]
         return Img([self._pix(fn, b, vec=vec) for b in img.bands], img.props, types)
 
+    def _compare(self, a, b, ufunc):
+        """A comparison or logical operation: 0/1 values of type uint8 (Earth Engine's boolean)."""
+        return self._binary(a, b, lambda x, y: ufunc(x, y).astype(float), ufunc, out_type="uint8")
+
     def _cast(self, img, ptype):
         """Earth Engine's ``toInt16``, ``toUint16``, ``toFloat``... : values truncated and
         clamped to the type's range (``toUint16`` turns -5 into 0), type set."""
@@ -637,28 +641,22 @@ class Evaluator:
         return self._binary(image1, image2, lambda a, b: a ** b, lambda a, b: a ** b)
 
     def f_Image_gt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater(a, b).astype(float), _np.greater,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.greater)
 
     def f_Image_lt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less(a, b).astype(float), _np.less,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.less)
 
     def f_Image_gte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater_equal(a, b).astype(float),
-                            _np.greater_equal, out_type="uint8")
+        return self._compare(image1, image2, _np.greater_equal)
 
     def f_Image_lte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less_equal(a, b).astype(float), _np.less_equal,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.less_equal)
 
     def f_Image_eq(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.equal(a, b).astype(float), _np.equal,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.equal)
 
     def f_Image_and(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.logical_and(a, b).astype(float),
-                            _np.logical_and, out_type="uint8")
+        return self._compare(image1, image2, _np.logical_and)
 
     def f_Image_bitwiseAnd(self, image1, image2):
         return self._binary(image1, image2, lambda a, b: float(int(a) & int(b)),
@@ -708,12 +706,10 @@ class Evaluator:
         return self._unary(value, lambda a: float(a == 0), lambda a: (a == 0).astype(float), out_type="uint8")
 
     def f_Image_or(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.logical_or(a, b).astype(float), _np.logical_or,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.logical_or)
 
     def f_Image_neq(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.not_equal(a, b).astype(float), _np.not_equal,
-                            out_type="uint8")
+        return self._compare(image1, image2, _np.not_equal)
 
     def f_Image_atan(self, value):
         return self._unary(value, _np.arctan, _np.arctan, out_type="float64")

@@ -29,6 +29,9 @@ download
     :func:`computepixels_fetch`, :func:`download_to_geotiff`, :func:`plan_tiles`...
 export
     :func:`export_to_drive` and :func:`wait_for_task` for areas too large to download.
+parity
+    The live parity check of ``scripts/ee_parity_check.py`` (Earth Engine LandTrendr vs the
+    local port vs the shipped reference pixels); not imported here.
 workflows
     What notebooks call: :func:`collect_landsat_to_dir`, :func:`fit_landtrendr_to_dir`,
     :func:`collect_s1_to_dir`.
