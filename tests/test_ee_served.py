@@ -264,3 +264,33 @@ def test_parity_check_script_runs_end_to_end_on_the_served_world(served_ee_in_pr
     assert "agree on the vertices of 5 of 5 pixels" in out
     reqs = served_ee_in_process.requests("computePixels")
     assert len(reqs) == 2 and all(r["crs"] == "EPSG:32610" and r["shape"] == [3, 3] for r in reqs)
+
+
+def test_tasseled_cap_on_earth_engine_comes_back_in_ltlib_units(served_ee_in_process, tmp_path):
+    """Earth Engine works in LT-GEE's units (TCG x 10000); a scene and a LandTrendr run from it
+    are in ltlib's (x 1000): the scene reader converts the stacks, fit_scene the thresholds
+    (x 10 to the server) and the fitted stacks and maps (/ 10 back)."""
+    from ltlib import landtrendr, scene
+    from ltlib.params import ChangeMapParams
+
+    served = served_ee_in_process
+    sc = scene.load(None, indices=("TCG", "NDVI"), use_gee=True, aoi=served.bbox, years=(YEARS[0], YEARS[-1]),
+                    ee_project="test", download_dir=tmp_path / "01", quiet=True)
+    # downloaded with tag scale 0.0001 (x 10000), read and rewritten in ltlib's x 1000
+    assert any("scale tag 0.0001" in n and "TCG x 1000" in n for n in sc.notes), sc.notes
+    assert sc.stack("TCG").scale == 0.001
+    run = landtrendr.fit_scene(sc, index="TCG", ftv=["NDVI"], loss=ChangeMapParams.loss(100),
+                               gain=ChangeMapParams.gain(100), use_gee=True, download_dir=tmp_path / "02")
+    ee_fit = io.read_stack(tmp_path / "02" / "earth_engine" / "tcg_fit.tif")
+    np.testing.assert_allclose(run.fitted["TCG"], ee_fit.data / 10, rtol=1e-6)
+    with rasterio_open(tmp_path / "02" / "earth_engine" / "loss_map.tif") as src:
+        assert json.loads(src.tags()["params"])["mag_min"] == 1000  # 100 x 1000 -> 1000 x 10000
+        mag = src.read(2)
+    np.testing.assert_allclose(run.loss["mag"], mag / 10, rtol=1e-6, equal_nan=True)
+    assert np.nanmax(np.abs(run.fitted["TCG"])) < 500  # TCG x 1000 of vegetation, not x 10000
+
+
+def rasterio_open(path):
+    import rasterio
+
+    return rasterio.open(path)

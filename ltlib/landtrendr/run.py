@@ -208,7 +208,8 @@ def _fit_on_earth_engine(scene, index, ftv, params, loss, gain, median_filter, d
     t = time.perf_counter()
     # Earth Engine works in LT-GEE's units (Tasseled Cap x 10000), the scene in ltlib's (x 1000):
     # thresholds go there multiplied, values come back divided
-    factor = config.INDICES[index].scale / gee.EE_INDICES[index].scale
+    info = config.INDICES.get(index)
+    factor = info.scale / gee.EE_INDICES[index].scale if info is not None else 1.0
     ee_loss, ee_gain = (replace(p, mag_min=None if p.mag_min is None else p.mag_min * factor,
                                 preval_min=None if p.preval_min is None else p.preval_min * factor)
                         for p in (loss, gain))
