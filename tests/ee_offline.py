@@ -900,8 +900,8 @@ class Evaluator:
     def f_Projection(self, **_):
         return None
 
-    def f_Feature(self, **_):
-        return None
+    def f_Feature(self, geometry=None, **_):
+        return geometry  # filterBounds wraps the AOI in a Feature: its geometry is what counts
 
     def _stack(self, collection):
         names = collection[0].names if collection else []

@@ -501,3 +501,13 @@ def test_live_parity_with_the_reference_pixels():
 
     rows = parity.run()
     assert all(r["vertices_server_eq_local"] for r in rows)
+
+
+def test_filter_bounds_drops_scenes_that_miss_the_area(ee_offline):
+    shape = (1, 1)
+    here, far = refl(red=0.05, nir=0.4), refl(red=0.2, nir=0.25)
+    scenes = [scene(shape, (1990, 7, 1), here, footprint=(-113.0, 40.0, -111.0, 41.0)),
+              scene(shape, (1990, 7, 17), far, footprint=(-100.0, 30.0, -99.0, 31.0))]
+    ev = Evaluator(shape, collections=cols(LT05=scenes))
+    assert composite(ev, 1990, method="median").values("NDVI")[0, 0] == pytest.approx(
+        ltgee_nd(here["nir"], here["red"]))

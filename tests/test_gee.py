@@ -1011,10 +1011,12 @@ def test_add_ee_time_slider_labels_years(ee_offline):
 
 @pytest.mark.ee
 def test_live_landtrendr_and_change_map(live_ee, tmp_path):
+    from ltlib.params import ChangeMapParams
+
     paths = gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1990, end_year=2010, ftv=("NBR",),
-                                      change_params=dict(delta="loss", sort="greatest"))
+                                      loss=ChangeMapParams.loss(mag_min=None))
     fit = io.read_stack(paths["NDVI_fit"], expected_years=range(1990, 2011))
-    cmap, cmap_grid, names = io.read_raster(paths["change_map"])
+    cmap, cmap_grid, names = io.read_raster(paths["loss_map"])
     assert names == ["yod", "mag", "dur", "preval", "rate", "dsnr"] and fit.grid.same_as(cmap_grid)
     yod = cmap[0][np.isfinite(cmap[0])]
     assert ((yod >= 1991) & (yod <= 2010)).all()
