@@ -80,6 +80,26 @@ def composite(ev, year, **kw):
     return ev.run(gee.annual_composites(BBOX, year, year, **kw))[0]
 
 
+# --- the interpreter behaves like the service where these items depend on it -----------------
+def test_interpreter_casts_clamp_and_integer_images_divide_as_integers(ee_offline):
+    shape = (1, 3)
+    ev = Evaluator(shape, images={"x": make_image(shape, a=np.array([[-5.7, 3.9, 70000.0]]),
+                                                  b=np.array([[7.0, np.nan, 2.0]]), types={"b": "int16"})})
+    img = ee.Image("x")
+    assert ev.run(img.select("a").toUint16()).values("a").tolist() == [[0, 3, 65535]]
+    assert ev.run(img.select("a").toInt16()).values("a").tolist() == [[-5, 3, 32767]]
+    assert ev.run(img.select("a").toUint16()).types == ["uint16"]
+    # integer / integer is an integer division on the server
+    assert ev.run(img.select("b").divide(ee.Image.constant(2))).values("b")[0, 0] == 3
+    assert ev.run(img.select("b").divide(ee.Image.constant(2.0))).values("b")[0, 0] == 3.5
+    # per-band masks: b's mask does not touch a
+    both = ev.run(img.select(["a", "b"]).toFloat())
+    assert np.isfinite(both.values("a")).all() and np.isnan(both.values("b")[0, 1])
+    assert both.types == ["float32", "float32"] and check_export_types(both) == "float32"
+    with pytest.raises(ExportTypeError, match="Float64 and Int16"):
+        check_export_types(ev.run(img))
+
+
 # --- 1. Tasseled Cap in LT-GEE's units -------------------------------------------------------
 def test_1_tasseled_cap_is_lt_gee_tc_transform_on_reflectance_x_10000(ee_offline):
     shape = (1, 2)
