@@ -531,3 +531,17 @@ def test_filter_bounds_drops_scenes_that_miss_the_area(ee_offline):
     ev = Evaluator(shape, collections=cols(LT05=scenes))
     assert composite(ev, 1990, method="median").values("NDVI")[0, 0] == pytest.approx(
         ltgee_nd(here["nir"], here["red"]))
+
+
+def test_segment_stack_has_every_loss_segment_as_bands(ee_offline):
+    years = np.arange(1990, 2011, dtype=float)
+    path = np.interp(years, [1990, 1993, 1998, 2004, 2010], [800, 500, 700, 200, 600])  # two losses
+    arr = np.empty((1, 1), object)
+    arr[0, 0] = np.stack([years, -path, -path, np.isin(years, [1990, 1993, 1998, 2004, 2010]).astype(float)])
+    ev = Evaluator((1, 1), images={"lt": make_image((1, 1), LandTrendr=arr, rmse=np.full((1, 1), 50.0))})
+    out = ev.run(gee.segment_stack(ee.Image("lt"), "loss", max_segments=4))
+    v = {n: out.values(n)[0, 0] for n in out.names}
+    assert (v["start_year_1"], v["mag_1"], v["preval_1"], v["dsnr_1"]) == (1990, 300, 800, 6)
+    assert (v["start_year_2"], v["mag_2"], v["postval_2"], v["dur_2"]) == (1998, 500, 200, 6)
+    assert np.isnan(v["mag_3"]) and np.isnan(v["start_year_4"]) and v["segCount"] == 2
+    assert check_export_types(ev.run(gee.segment_stack(ee.Image("lt")).toFloat())) == "float32"

@@ -19,8 +19,9 @@ llr
     :func:`llr_fitted_stack` (LandsatLinkr assets for the MSS years).
 landtrendr
     :func:`landtrendr`, :func:`landtrendr_input`, :func:`fitted_stack`,
-    :func:`change_map_image` (the server-side change map), :func:`segment_data` and
-    :func:`segment_count` (every segment, LT-GEE ``getSegmentData``), ``LT_DEFAULTS``.
+    :func:`change_map_image` (the server-side change map), :func:`segment_data`,
+    :func:`segment_count` and :func:`segment_stack` (every segment, LT-GEE
+    ``getSegmentData``), ``LT_DEFAULTS``.
 sentinel1
     :func:`s1_collection`, :func:`s1_daily_mosaics`, :func:`most_frequent_orbit`,
     :func:`read_s1_dir`.
@@ -105,6 +106,7 @@ from .landtrendr import (
     observed_years,
     segment_count,
     segment_data,
+    segment_stack,
 )
 from .llr import LLR_DEFAULT_FTV, LLR_INDICES, LLR_YEARS, llr_fitted_stack
 from .sentinel1 import most_frequent_orbit, read_s1_dir, s1_collection, s1_daily_mosaics
@@ -173,6 +175,7 @@ __all__ = [
     "s1_daily_mosaics",
     "segment_count",
     "segment_data",
+    "segment_stack",
     "utm_crs",
     "wait_for_task",
 ]

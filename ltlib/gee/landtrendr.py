@@ -147,6 +147,28 @@ def segment_count(segments) -> ee.Image:
     return ee.Image(segments).arrayLength(1).rename("segCount").toUint8()
 
 
+def segment_stack(lt_image, delta: str = "loss", *, max_segments: int = 6, distdir: int = -1) -> ee.Image:
+    """Every segment of :func:`segment_data` as plain bands, for a download or export:
+    ``<row>_<k>`` for ``k`` = 1..``max_segments`` in time order (rows ``SEGMENT_ROWS``;
+    missing segments masked) and ``segCount`` (:func:`segment_count`).
+
+    ``max_segments`` should be the run's ``maxSegments`` (a pixel has at most that many);
+    a pixel with more segments raises no error, its later ones are not in the stack.
+    """
+    if int(max_segments) != max_segments or max_segments < 1:
+        raise ValueError(f"max_segments must be a positive integer, got {max_segments!r}")
+    n = int(max_segments)
+    seg = segment_data(lt_image, delta, distdir=distdir)
+    labels = [list(SEGMENT_ROWS), [str(k) for k in range(1, n + 1)]]
+    flat = seg.arrayPad([len(SEGMENT_ROWS), n], 0).arraySlice(1, 0, n).arrayFlatten(labels)
+    count = segment_count(seg)
+    bands = []
+    for k in range(1, n + 1):  # padded columns (start year 0) are no segment
+        names = [f"{r}_{k}" for r in SEGMENT_ROWS]
+        bands.append(flat.select(names).updateMask(flat.select(f"start_year_{k}").gt(0)))
+    return ee.Image.cat([*bands, count])
+
+
 def _check_op(name, op):
     if op not in _OPS:
         raise ValueError(f"{name} must be '<' or '>', got {op!r}")
