@@ -778,19 +778,22 @@ class Evaluator:
         return self._unary(input, lambda a: min(max(a, low), high), lambda a: _np.minimum(_np.maximum(a, low), high))
 
     def f_Image_unmask(self, input, value=0, sameFootprint=True, **_):
-        # Images here have no footprint of their own: every image covers the whole grid
-        # and no-data is its mask, so both sameFootprint settings fill every masked pixel
-        # (Earth Engine: sameFootprint=False also fills outside the footprint).
+        """Fill masked pixels with ``value``. An image may carry a footprint (property
+        ``footprint_mask``, bool (H, W), e.g. a test asset clipped to its granule): with
+        ``sameFootprint=True`` (Earth Engine's default) pixels outside it stay masked, as
+        on the server (where computePixels then returns 0); ``False`` fills them too."""
+        fp = input.props.get("footprint_mask")
+        inside = _np.ones(self.shape, bool) if fp is None or not sameFootprint else _np.asarray(fp, bool)
         out = []
         for n, v, m in input.bands:
             v2 = v.copy()
-            off = ~m
+            off = ~m & inside
             if off.any():
                 if isinstance(value, Img):
                     v2[off] = [float(x) for x in value.bands[0][1][off]]
                 else:
                     v2[off] = float(value)
-            out.append((n, v2, _np.ones(self.shape, bool)))
+            out.append((n, v2, m | inside))
         return Img(out, input.props, input.types)
 
     def f_Image_updateMask(self, image, mask):

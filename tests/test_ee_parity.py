@@ -545,3 +545,18 @@ def test_segment_stack_has_every_loss_segment_as_bands(ee_offline):
     assert (v["start_year_2"], v["mag_2"], v["postval_2"], v["dur_2"]) == (1998, 500, 200, 6)
     assert np.isnan(v["mag_3"]) and np.isnan(v["start_year_4"]) and v["segCount"] == 2
     assert check_export_types(ev.run(gee.segment_stack(ee.Image("lt")).toFloat())) == "float32"
+
+
+def test_downloads_fill_outside_the_footprint_too(ee_offline):
+    """An asset clipped to its granule (LandsatLinkr exports ``clip(geom)``) has no pixels
+    outside it; the download's unmask(fill, sameFootprint=False) makes them nodata instead of
+    computePixels' 0."""
+    shape = (1, 3)
+    asset = llr_landtrendr_asset(shape, {(0, k): _llr_pixels()[(0, 0)] for k in range(2)})  # (0, 2): outside
+    asset.props["footprint_mask"] = np.array([[True, True, False]])
+    ev = Evaluator(shape, images={ASSET: asset})
+    stack = gee.llr_fitted_stack(ASSET, "TCB", 1972, 1983)
+    prepared, fill = dl.prepare_bands(stack, ["yr1980"], "int16")
+    assert ev.run(prepared).values("yr1980").tolist() == [[2000, 2000, fill]]
+    same = ev.run(stack.unmask(fill))  # Earth Engine's default sameFootprint=True leaves it masked
+    assert np.isnan(same.values("yr1980")[0, 2])
