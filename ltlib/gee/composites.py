@@ -84,7 +84,8 @@ FIRST_TM_YEAR = 1982
 LLR_LAST_MSS_YEAR = 1983
 #: Compositing methods of :func:`annual_composites`.
 METHODS = ("medoid", "median")
-#: Composite date stamp (month, day): mid-season, like LT-GEE.
+#: Composite date stamp (month, day), UTC. LT-GEE's ``new Date(year, 8, 1)`` is 1 September
+#: (JavaScript months start at 0), LandsatLinkr's 1 June; LandTrendr uses only the year.
 COMPOSITE_DATE = (8, 1)
 #: LT-GEE's JRC water and Proba-V forest data for the 'waterplus' and 'nonforest' masks.
 EE_GSW = "JRC/GSW1_1/GlobalSurfaceWater"
