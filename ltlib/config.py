@@ -64,6 +64,7 @@ TC_COEFFS = {
 
 # --- Earth Engine ---------------------------------------------------------------------------
 EE_LANDSAT_C2_L2 = {
+    "LT04": "LANDSAT/LT04/C02/T1_L2",
     "LT05": "LANDSAT/LT05/C02/T1_L2",
     "LE07": "LANDSAT/LE07/C02/T1_L2",
     "LC08": "LANDSAT/LC08/C02/T1_L2",

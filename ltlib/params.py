@@ -205,6 +205,8 @@ GEE_DEFAULTS = dict(max_segments=None, spike_threshold=0.9, vertex_count_oversho
 #: How ``sort`` picks one segment per pixel (LT-GEE getChangeMap).
 SORTS = ("greatest", "least", "newest", "oldest", "fastest", "slowest")
 DELTAS = ("loss", "gain")
+#: Minimum-mapping-unit patches: any change (LT-GEE) or the same year of detection.
+MMU_MODES = ("any", "same_year")
 
 
 def _integer(name: str, value, minimum: int, what: str) -> int:
@@ -303,8 +305,14 @@ class ChangeMapParams:
     preval_min : float or None
         Keep segments whose pre-change value is > this (index x 1000).
     mmu : int or None
-        Minimum mapping unit: drop 8-connected patches of the same year of detection smaller
-        than this many pixels.
+        Minimum mapping unit: drop 8-connected patches smaller than this many pixels.
+    mmu_mode : {"any", "same_year"}
+        What a patch is: connected pixels of any change (LT-GEE ``getChangeMap``, default) or
+        of the same year of detection.
+    mag_op, dur_op, preval_op : {">", "<"}
+        LT-GEE's ``operator`` of each filter (defaults mag >, dur <, preval >).
+    dsnr_min : float or None
+        Keep segments with dsnr = mag / rmse > this (LT-GEE's mag filter with ``dsnr: true``).
     """
 
     delta: str = "loss"
@@ -314,6 +322,11 @@ class ChangeMapParams:
     dur_max: float | None = None
     preval_min: float | None = None
     mmu: int | None = None
+    mmu_mode: str = "any"
+    mag_op: str = ">"
+    dur_op: str = "<"
+    preval_op: str = ">"
+    dsnr_min: float | None = None
 
     def __post_init__(self):
         what = "change-map"
@@ -331,6 +344,12 @@ class ChangeMapParams:
         object.__setattr__(self, "preval_min", _optional_number("preval_min", self.preval_min, what))
         if self.mmu is not None:
             object.__setattr__(self, "mmu", _integer("mmu", self.mmu, 1, what))
+        if self.mmu_mode not in MMU_MODES:
+            raise ValueError(f"{what} parameter mmu_mode must be one of {MMU_MODES}, got {self.mmu_mode!r}")
+        for name in ("mag_op", "dur_op", "preval_op"):
+            if getattr(self, name) not in ("<", ">"):
+                raise ValueError(f"{what} parameter {name} must be '<' or '>', got {getattr(self, name)!r}")
+        object.__setattr__(self, "dsnr_min", _optional_number("dsnr_min", self.dsnr_min, what))
 
     @classmethod
     def loss(cls, mag_min: float | None = 150, **kw) -> "ChangeMapParams":

@@ -502,7 +502,9 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
             y0, y1 = (config.START_YEAR, config.END_YEAR) if years is None else (years[0], years[-1])
             y0, y1 = int(config.START_YEAR if y0 is None else y0), int(config.END_YEAR if y1 is None else y1)
             aoi = config.AOI_BBOX if aoi is None else aoi
-            want = tuple(i.upper() for i in (indices or config.SAMPLE_INDICES))
+            # a LandsatLinkr asset holds only its FTV bands (default TCB, TCG, TCW)
+            default = gee.LLR_DEFAULT_FTV if llr_asset is not None else config.SAMPLE_INDICES
+            want = tuple(i.upper() for i in (indices or default))
             if earlier is not None and _same_request(earlier, aoi, (y0, y1), want):
                 folder = Path(data_dir)
                 print(f"using the Earth Engine composites already in {folder} (same area and years)")

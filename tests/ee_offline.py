@@ -142,12 +142,38 @@ import warnings
 import numpy as _np
 
 
-class Img:
-    """An image of H x W pixels: bands [(name, values object array (H, W), mask bool (H, W))]."""
+#: Pixel types of the interpreter (Earth Engine's precisions), the integer ones with their range.
+INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "uint16": (0, 65535),
+              "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1), "int64": (-2**63, 2**63 - 1)}
+FLOAT_TYPES = ("float32", "float64")
+#: Type of a band nobody gave a type (computed or loaded without one): Earth Engine's double.
+DEFAULT_TYPE = "float64"
 
-    def __init__(self, bands, props=None):
+
+class Img:
+    """An image of H x W pixels: bands [(name, values object array (H, W), mask bool (H, W))],
+    each with a pixel type (``types``, parallel to ``bands``; default ``DEFAULT_TYPE``).
+
+    Each band has its own mask (Earth Engine's per-band masks); the type follows Earth
+    Engine's rules closely enough to catch casts (:meth:`Evaluator._cast`) and exports
+    of bands of incompatible types (:func:`check_export_types`).
+    """
+
+    def __init__(self, bands, props=None, types=None):
         self.bands = list(bands)
         self.props = dict(props or {})
+        self._types = None if types is None else list(types)
+
+    @property
+    def types(self):
+        t = getattr(self, "_types", None)
+        n = len(self.bands)
+        if t is None or len(t) != n:
+            return [DEFAULT_TYPE] * n
+        return list(t)
+
+    def band_type(self, name):
+        return self.types[self.names.index(name)]
 
     @property
     def names(self):
@@ -169,8 +195,12 @@ class Img:
         return out
 
 
-def make_image(shape, props=None, **bands):
-    """An Img from numpy arrays (H, W) (NaN = masked) or per-pixel array lists."""
+def make_image(shape, props=None, types=None, **bands):
+    """An Img from numpy arrays (H, W) (NaN = masked) or per-pixel array lists.
+
+    ``types``: {band: pixel type} (e.g. ``{"LandTrendr": "int16"}``); integer-typed
+    bands have their values truncated and clamped to the type's range, as stored.
+    """
     out = []
     for name, arr in bands.items():
         if isinstance(arr, _np.ndarray) and arr.dtype != object:
@@ -186,7 +216,63 @@ def make_image(shape, props=None, **bands):
                 mask[idx] = a is not None
                 vals[idx] = _np.asarray(a, dtype=float) if a is not None else _np.zeros((0,))
         out.append((name, vals, mask))
-    return Img(out, props)
+    types = dict(types or {})
+    unknown = set(types) - set(bands)
+    if unknown:
+        raise ValueError(f"make_image: types for missing bands {sorted(unknown)}")
+    band_types = [types.get(name, DEFAULT_TYPE) for name in bands]
+    out = [_cast_band(b, t) for b, t in zip(out, band_types)]
+    return Img(out, props, band_types)
+
+
+def _cast_value(x, ptype):
+    """One pixel value (scalar or array) cast to ``ptype`` as Earth Engine does: integer
+    types truncate towards zero and clamp to their range (``toUint16`` of -5 is 0)."""
+    if ptype in FLOAT_TYPES:
+        a = _np.asarray(x, dtype=float)
+        a = a.astype(_np.float32).astype(float) if ptype == "float32" else a
+        return float(a) if a.ndim == 0 else a
+    lo, hi = INT_RANGES[ptype]
+    a = _np.clip(_np.trunc(_np.asarray(x, dtype=float)), lo, hi)
+    return float(a) if a.ndim == 0 else a
+
+
+def _cast_band(band, ptype):
+    name, vals, mask = band
+    out = _np.empty(vals.shape, dtype=object)
+    for idx in _np.ndindex(vals.shape):
+        out[idx] = _cast_value(vals[idx], ptype)
+    return (name, out, mask)
+
+
+def promote(*types):
+    """Earth Engine's type of an operation on these types (the union of their ranges):
+    double if any is double, float if any is float, else a 32-bit integer."""
+    if any(t == "float64" for t in types):
+        return "float64"
+    if any(t == "float32" for t in types):
+        return "float32"
+    return "int32"
+
+
+class ExportTypeError(Exception):
+    """Earth Engine refuses an export whose bands have incompatible types."""
+
+
+def _type_label(t):
+    return {"float32": "Float32", "float64": "Float64"}.get(t, t.capitalize())
+
+
+def check_export_types(img):
+    """Raise like Earth Engine's batch export (and a multi-band GeoTIFF computePixels) when
+    the bands do not share one type (Earth Engine: "Exported bands must have compatible data
+    types"); stricter than the service for mixed integer widths, which ltlib never exports.
+    Returns the common type."""
+    if len(set(img.types)) > 1:
+        found = sorted({_type_label(t) for t in img.types})
+        raise ExportTypeError("Exported bands must have compatible data types; found inconsistent types: "
+                              + " and ".join(found) + ".")
+    return img.types[0] if img.types else None
 
 
 def _millis(y, m, d):
@@ -388,22 +474,40 @@ class Evaluator:
                 vals[idx] = 0.0
         return (name or bands[0][0], vals, mask)
 
-    def _binary(self, a, b, fn, vec=None):
+    def _binary(self, a, b, fn, vec=None, out_type=None):
+        """Band-wise ``fn(a, b)``; the output type is ``out_type`` or the union of the
+        inputs' types (:func:`promote`)."""
         a, b = self._img(a), self._img(b)
+        ta, tb = a.types, b.types
         if len(b.bands) == 1:
             pairs = [(x, b.bands[0]) for x in a.bands]
+            tpairs = [(t, tb[0]) for t in ta]
         elif len(a.bands) == 1:
             pairs = [(a.bands[0], y) for y in b.bands]
+            tpairs = [(ta[0], t) for t in tb]
         elif len(a.bands) == len(b.bands):
             pairs = list(zip(a.bands, b.bands))
+            tpairs = list(zip(ta, tb))
         else:
             raise ValueError(f"band counts differ: {a.names} vs {b.names}")
         names = a.names if len(a.bands) >= len(b.bands) else b.names
-        return Img([self._pix(fn, x, y, name=n, vec=vec) for (x, y), n in zip(pairs, names)], a.props)
+        types = [out_type or promote(x, y) for x, y in tpairs]
+        return Img([self._pix(fn, x, y, name=n, vec=vec) for (x, y), n in zip(pairs, names)], a.props, types)
 
-    def _unary(self, img, fn, vec=None):
+    def _unary(self, img, fn, vec=None, out_type=None):
         img = self._img(img)
-        return Img([self._pix(fn, b, vec=vec) for b in img.bands], img.props)
+        types = [out_type or t for t in img.types]
+        return Img([self._pix(fn, b, vec=vec) for b in img.bands], img.props, types)
+
+    def _compare(self, a, b, ufunc):
+        """A comparison or logical operation: 0/1 values of type uint8 (Earth Engine's boolean)."""
+        return self._binary(a, b, lambda x, y: ufunc(x, y).astype(float), ufunc, out_type="uint8")
+
+    def _cast(self, img, ptype):
+        """Earth Engine's ``toInt16``, ``toUint16``, ``toFloat``... : values truncated and
+        clamped to the type's range (``toUint16`` turns -5 into 0), type set."""
+        img = self._img(img)
+        return Img([_cast_band(b, ptype) for b in img.bands], img.props, [ptype] * len(img.bands))
 
     # -- loading and constants
     def f_Image_load(self, id, **_):
@@ -419,29 +523,65 @@ class Evaluator:
     def f_Array(self, values, **_):
         return _np.asarray(values, dtype=float)
 
+    @staticmethod
+    def _constant_type(v):
+        # Earth Engine: an integer constant is an integer image, a float one a double
+        return "int32" if isinstance(v, (int, bool)) and not isinstance(v, float) else "float64"
+
     def f_Image_constant(self, value, **_):
         if isinstance(value, list):
-            return Img([self._const(float(v), f"constant_{i}") for i, v in enumerate(value)])
+            return Img([self._const(float(v), f"constant_{i}") for i, v in enumerate(value)], None,
+                       [self._constant_type(v) for v in value])
         if isinstance(value, _np.ndarray):
-            return Img([self._const(value)])
-        return Img([self._const(float(value))])
+            return Img([self._const(value)], None, ["float64"])
+        return Img([self._const(float(value))], None, [self._constant_type(value)])
 
     # -- band selection and metadata
     def f_Image_select(self, input, bandSelectors, newNames=None, **_):
-        sel = []
+        """Earth Engine's select: an index, or a name matched as a regular expression
+        (the whole name; ``(ftv_)?ndvi_fit`` matches ``ndvi_fit`` and ``ftv_ndvi_fit``)."""
+        import re
+
+        idx = []
         for s in bandSelectors:
-            sel.append(input.bands[s] if isinstance(s, int) else input.band(s))
+            if isinstance(s, int):
+                idx.append(s)
+                continue
+            hits = [i for i, n in enumerate(input.names) if re.fullmatch(str(s), n)]
+            if not hits:
+                raise LookupError(f"Image.select: Pattern '{s}' did not match any bands. "
+                                  f"Available bands: {input.names}")
+            idx += hits
+        sel = [input.bands[i] for i in idx]
+        types = [input.types[i] for i in idx]
         if newNames is not None:
+            if len(newNames) != len(sel):
+                raise ValueError(f"Image.select: {len(newNames)} new names for {len(sel)} bands")
             sel = [(n, v, m) for n, (_, v, m) in zip(newNames, sel)]
-        return Img(sel, input.props)
+        return Img(sel, input.props, types)
 
     def f_Image_rename(self, input, names, **_):
         if len(names) != len(input.bands):
             raise ValueError(f"rename: {len(names)} names for bands {input.names}")
-        return Img([(n, v, m) for n, (_, v, m) in zip(names, input.bands)], input.props)
+        return Img([(n, v, m) for n, (_, v, m) in zip(names, input.bands)], input.props, input.types)
 
     def f_Image_addBands(self, dstImg, srcImg, names=None, overwrite=False, **_):
-        return Img(dstImg.bands + srcImg.bands, dstImg.props)
+        bands, types = list(dstImg.bands), list(dstImg.types)
+        for b, t in zip(srcImg.bands, srcImg.types):
+            have = [x[0] for x in bands]
+            if b[0] in have and overwrite:
+                k = have.index(b[0])
+                bands[k], types[k] = b, t
+            elif b[0] in have:  # Earth Engine renames a repeated name: x, x_1, x_2...
+                k = 1
+                while f"{b[0]}_{k}" in have:
+                    k += 1
+                bands.append((f"{b[0]}_{k}", b[1], b[2]))
+                types.append(t)
+            else:
+                bands.append(b)
+                types.append(t)
+        return Img(bands, dstImg.props, types)
 
     def f_Image_bandNames(self, image, **_):
         return image.names
@@ -478,7 +618,7 @@ class Evaluator:
 
     @staticmethod
     def _copy(obj):
-        return Img(obj.bands, obj.props) if isinstance(obj, Img) else obj
+        return Img(obj.bands, obj.props, obj.types) if isinstance(obj, Img) else obj
 
     # -- pixel maths
     def f_Image_add(self, image1, image2):
@@ -491,30 +631,32 @@ class Evaluator:
         return self._binary(image1, image2, lambda a, b: a * b, _np.multiply)
 
     def f_Image_divide(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.divide(a, b), _np.divide)
+        a, b = self._img(image1), self._img(image2)
+        if all(t in INT_RANGES for t in a.types + b.types):  # integer division, as on the server
+            return self._binary(a, b, lambda x, y: _np.trunc(_np.divide(x, y)),
+                                lambda x, y: _np.trunc(_np.divide(x, y)))
+        return self._binary(a, b, lambda x, y: _np.divide(x, y), _np.divide)
 
     def f_Image_pow(self, image1, image2):
         return self._binary(image1, image2, lambda a, b: a ** b, lambda a, b: a ** b)
 
     def f_Image_gt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater(a, b).astype(float), _np.greater)
+        return self._compare(image1, image2, _np.greater)
 
     def f_Image_lt(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less(a, b).astype(float), _np.less)
+        return self._compare(image1, image2, _np.less)
 
     def f_Image_gte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.greater_equal(a, b).astype(float),
-                            _np.greater_equal)
+        return self._compare(image1, image2, _np.greater_equal)
 
     def f_Image_lte(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.less_equal(a, b).astype(float), _np.less_equal)
+        return self._compare(image1, image2, _np.less_equal)
 
     def f_Image_eq(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.equal(a, b).astype(float), _np.equal)
+        return self._compare(image1, image2, _np.equal)
 
     def f_Image_and(self, image1, image2):
-        return self._binary(image1, image2, lambda a, b: _np.logical_and(a, b).astype(float),
-                            _np.logical_and)
+        return self._compare(image1, image2, _np.logical_and)
 
     def f_Image_bitwiseAnd(self, image1, image2):
         return self._binary(image1, image2, lambda a, b: float(int(a) & int(b)),
@@ -526,31 +668,133 @@ class Evaluator:
     def f_Image_round(self, value):
         return self._unary(value, lambda a: float(_np.round(a)), _np.round)
 
+    # casts: Earth Engine truncates and clamps to the type's range
     def f_Image_toFloat(self, value):
-        return self._unary(value, lambda a: a, lambda a: a)
+        return self._cast(value, "float32")
+
+    f_Image_float = f_Image_toFloat
+
+    def f_Image_toDouble(self, value):
+        return self._cast(value, "float64")
+
+    f_Image_double = f_Image_toDouble
 
     def f_Image_toInt16(self, value):
-        return self._unary(value, lambda a: _np.trunc(a), _np.trunc)
+        return self._cast(value, "int16")
+
+    f_Image_int16 = f_Image_toShort = f_Image_short = f_Image_toInt16
+
+    def f_Image_toUint16(self, value):
+        return self._cast(value, "uint16")
+
+    f_Image_uint16 = f_Image_toUint16
+
+    def f_Image_toInt32(self, value):
+        return self._cast(value, "int32")
+
+    f_Image_toInt = f_Image_int = f_Image_toInt32
+
+    def f_Image_toUint8(self, value):
+        return self._cast(value, "uint8")
+
+    f_Image_toByte = f_Image_byte = f_Image_toUint8
+
+    def f_Image_toInt8(self, value):
+        return self._cast(value, "int8")
+
+    def f_Image_not(self, value):
+        return self._unary(value, lambda a: float(a == 0), lambda a: (a == 0).astype(float), out_type="uint8")
+
+    def f_Image_or(self, image1, image2):
+        return self._compare(image1, image2, _np.logical_or)
+
+    def f_Image_neq(self, image1, image2):
+        return self._compare(image1, image2, _np.not_equal)
+
+    def f_Image_atan(self, value):
+        return self._unary(value, _np.arctan, _np.arctan, out_type="float64")
+
+    def f_Image_mask(self, image, mask=None):
+        """``image.mask()``: each band's mask as a 0/1 band; ``image.mask(m)``: updateMask."""
+        if mask is not None:
+            return self.f_Image_updateMask(image, mask)
+        bands = [(n, _np.where(m, 1.0, 0.0).astype(object), _np.ones(self.shape, bool)) for n, _, m in image.bands]
+        return Img(bands, image.props, ["float32"] * len(bands))
+
+    def f_Image_unmix(self, image, endmembers, sumToOne=False, nonNegative=False):
+        """Least-squares unmixing per pixel into ``endmembers`` (bands ``band_0``...);
+        ``sumToOne`` and ``nonNegative`` as constraints (NNLS with a heavily weighted
+        sum-to-one row)."""
+        from scipy.optimize import nnls
+
+        E = _np.asarray(endmembers, dtype=float).T  # (bands, k)
+        k = E.shape[1]
+        vals = [self._band_floats(b) for b in image.bands]
+        x = _np.stack(vals, axis=-1)  # (H, W, bands)
+        mask = _np.all(_np.isfinite(x), axis=-1)
+        out = _np.zeros(self.shape + (k,))
+        w = 1e4 * max(1.0, _np.abs(E).max())
+        for idx in _np.ndindex(self.shape):
+            if not mask[idx]:
+                continue
+            A, b = E, x[idx]
+            if sumToOne:
+                A, b = _np.vstack([E, _np.full((1, k), w)]), _np.append(b, w)
+            f = nnls(A, b)[0] if nonNegative else _np.linalg.lstsq(A, b, rcond=None)[0]
+            out[idx] = f
+        bands = [(f"band_{j}", _np.where(mask, out[..., j], 0.0).astype(object), mask.copy()) for j in range(k)]
+        return Img(bands, image.props, ["float64"] * k)
+
+    def f_Image_arrayReduce(self, input, reducer, axes, fieldAxis=None):
+        kind = reducer[0]
+        fn = {"min": _np.min, "max": _np.max, "sum": _np.sum}[kind]
+
+        def red(a):
+            a = _np.asarray(a, dtype=float)
+            if any(a.shape[ax] == 0 for ax in axes):
+                raise ValueError("Array.reduce: empty array")
+            return fn(a, axis=tuple(axes), keepdims=True)
+        return self._unary(input, red)
+
+    def f_Image_arrayPad(self, image, lengths, pad=0):
+        """Pad each pixel's array at the end of every axis to ``lengths`` with ``pad``."""
+        def padded(a):
+            a = _np.asarray(a, dtype=float)
+            widths = [(0, max(0, int(n) - s)) for n, s in zip(lengths, a.shape)]
+            return _np.pad(a, widths, constant_values=float(pad))
+        return self._unary(image, padded)
+
+    def f_Reducer_max(self, numInputs=1):
+        return ("max", int(numInputs))
+
+    def f_Image_arrayLength(self, input, axis):
+        return self._unary(input, lambda a: float(_np.asarray(a).shape[int(axis)]), out_type="int32")
+
+    def f_Image_selfMask(self, image):
+        return self.f_Image_updateMask(image, image)
 
     def f_Image_clamp(self, input, low, high):
         low, high = (float(x.bands[0][1].flat[0]) if isinstance(x, Img) else float(x) for x in (low, high))
         return self._unary(input, lambda a: min(max(a, low), high), lambda a: _np.minimum(_np.maximum(a, low), high))
 
     def f_Image_unmask(self, input, value=0, sameFootprint=True, **_):
-        # Images here have no footprint of their own: every image covers the whole grid
-        # and no-data is its mask, so both sameFootprint settings fill every masked pixel
-        # (Earth Engine: sameFootprint=False also fills outside the footprint).
+        """Fill masked pixels with ``value``. An image may carry a footprint (property
+        ``footprint_mask``, bool (H, W), e.g. a test asset clipped to its granule): with
+        ``sameFootprint=True`` (Earth Engine's default) pixels outside it stay masked, as
+        on the server (where computePixels then returns 0); ``False`` fills them too."""
+        fp = input.props.get("footprint_mask")
+        inside = _np.ones(self.shape, bool) if fp is None or not sameFootprint else _np.asarray(fp, bool)
         out = []
         for n, v, m in input.bands:
             v2 = v.copy()
-            off = ~m
+            off = ~m & inside
             if off.any():
                 if isinstance(value, Img):
                     v2[off] = [float(x) for x in value.bands[0][1][off]]
                 else:
                     v2[off] = float(value)
-            out.append((n, v2, _np.ones(self.shape, bool)))
-        return Img(out, input.props)
+            out.append((n, v2, m | inside))
+        return Img(out, input.props, input.types)
 
     def f_Image_updateMask(self, image, mask):
         mask = self._img(mask)
@@ -564,17 +808,17 @@ class Evaluator:
                 nz = _np.array([[bool(_np.all(mb[1][r, c] != 0)) for c in range(self.shape[1])]
                                 for r in range(self.shape[0])])
             out.append((n, v, m & mb[2] & nz))
-        return Img(out, image.props)
+        return Img(out, image.props, image.types)
 
     def f_Image_normalizedDifference(self, input, bandNames):
         a, b = input.band(bandNames[0]), input.band(bandNames[1])
         return Img([self._pix(lambda x, y: (x - y) / (x + y), a, b, name="nd", vec=lambda x, y: (x - y) / (x + y))],
-                   input.props)
+                   input.props, ["float32"])
 
     def f_Image_reduce(self, image, reducer):
-        assert reducer == ("sum",), reducer
+        assert reducer in (("sum",), ("sum", 1)), reducer
         return Img([self._pix(lambda *xs: float(sum(xs)), *image.bands, name="sum", vec=lambda *xs: sum(xs))],
-                   image.props)
+                   image.props, [promote(*image.types)])
 
     def f_Reducer_sum(self):
         return ("sum",)
@@ -595,8 +839,27 @@ class Evaluator:
     def f_Collection_filter(self, collection, filter):
         return [img for img in collection if filter(img)]
 
-    def f_Filter_intersects(self, **_):
-        return lambda img: True  # every test scene covers the test AOI
+    def f_Filter_intersects(self, leftField=None, rightValue=None, **_):
+        """A scene with a ``footprint`` property (west, south, east, north) is kept when it
+        overlaps the AOI rectangle; a scene without one covers every AOI."""
+        def keep(img):
+            fp = img.props.get("footprint")
+            if fp is None or not (isinstance(rightValue, tuple) and rightValue[:1] == ("bbox",)):
+                return True
+            w, s, e, n = rightValue[1:]
+            return fp[0] <= e and fp[2] >= w and fp[1] <= n and fp[3] >= s
+        return keep
+
+    def f_Filter_not(self, filter):
+        return lambda img: not filter(img)
+
+    def f_Filter_notEquals(self, leftField, rightValue, **_):
+        return lambda img: img.props.get(leftField) != rightValue
+
+    f_Filter_neq = f_Filter_notEquals
+
+    def f_Filter_and(self, filters):
+        return lambda img: all(f(img) for f in filters)
 
     def f_Filter_dateRangeContains(self, leftValue, rightField, **_):
         start, end = leftValue
@@ -605,8 +868,11 @@ class Evaluator:
     def f_Filter_equals(self, leftField, rightValue, **_):
         return lambda img: img.props.get(leftField) == rightValue
 
-    def f_Filter_listContains(self, leftField, rightValue, **_):
-        return lambda img: rightValue in img.props.get(leftField, [])
+    def f_Filter_listContains(self, leftField=None, rightValue=None, leftValue=None, rightField=None, **_):
+        if leftField is not None:  # the property (a list) contains the value
+            return lambda img: rightValue in img.props.get(leftField, [])
+        # ee.Filter.inList(field, values): the constant list contains the property
+        return lambda img: img.props.get(rightField) in list(leftValue)
 
     def f_DateRange(self, start, end=None, **_):
         return (_to_millis(start), _to_millis(end))
@@ -626,14 +892,19 @@ class Evaluator:
     def f_Number_add(self, left, right):
         return left + right
 
-    def f_GeometryConstructors_Rectangle(self, **_):
-        return None
+    def f_GeometryConstructors_Rectangle(self, coordinates=None, **_):
+        """("bbox", west, south, east, north) for the footprint filter."""
+        c = _np.asarray(coordinates, dtype=float).reshape(-1) if coordinates is not None else None
+        if c is None or c.size != 4:
+            return None
+        return ("bbox", float(min(c[0], c[2])), float(min(c[1], c[3])), float(max(c[0], c[2])),
+                float(max(c[1], c[3])))
 
     def f_Projection(self, **_):
         return None
 
-    def f_Feature(self, **_):
-        return None
+    def f_Feature(self, geometry=None, **_):
+        return geometry  # filterBounds wraps the AOI in a Feature: its geometry is what counts
 
     def _stack(self, collection):
         names = collection[0].names if collection else []
@@ -667,7 +938,8 @@ class Evaluator:
         names = ["min"] + [f"min{i}" for i in range(1, n)]
         bands = [(nm, _np.empty(self.shape, dtype=object), _np.zeros(self.shape, bool)) for nm in names]
         for idx in _np.ndindex(self.shape):
-            cands = [img for img in collection if img.bands[0][2][idx]]
+            # a multi-input reducer takes a pixel only where all its inputs are unmasked
+            cands = [img for img in collection if all(b[2][idx] for b in img.bands[:n])]
             if not cands:
                 for b in bands:
                     b[1][idx] = 0.0
@@ -676,20 +948,23 @@ class Evaluator:
             for k, b in enumerate(bands):
                 b[1][idx] = best.bands[k][1][idx]
                 b[2][idx] = True
-        return Img(bands)
+        return Img(bands, None, collection[0].types[:n] if collection else None)
 
     def f_ImageCollection_toBands(self, collection):
-        bands = []
+        """Bands ``<system:index>_<band>`` (the position when an image has no index)."""
+        bands, types = [], []
         for i, img in enumerate(collection):
-            bands += [(f"{i}_{n}", v, m) for n, v, m in img.bands]
-        return Img(bands)
+            prefix = img.props.get("system:index", i)
+            bands += [(f"{prefix}_{n}", v, m) for n, v, m in img.bands]
+            types += img.types
+        return Img(bands, None, types)
 
     # -- array images
     def f_Image_toArray(self, image, axis=0):
         def cat(*xs):
             arrs = [_np.atleast_1d(_np.asarray(x, dtype=float)) for x in xs]
             return _np.concatenate(arrs, axis=axis)
-        return Img([self._pix(cat, *image.bands, name="array")], image.props)
+        return Img([self._pix(cat, *image.bands, name="array")], image.props, [promote(*image.types)])
 
     def f_Image_arrayCat(self, image1, image2, axis):
         return self._binary(image1, image2, lambda a, b: _np.concatenate([a, b], axis=int(axis)))
@@ -745,21 +1020,26 @@ class Evaluator:
         return self._unary(input, proj)
 
     def f_Image_arrayFlatten(self, image, coordinateLabels, separator="_"):
-        labels = coordinateLabels[0]
+        """One band per array element, named by joining the labels of its coordinates
+        (row-major: a_x, a_y, b_x, b_y); every pixel's array must have that shape."""
+        import itertools
+
+        shape = tuple(len(lab) for lab in coordinateLabels)
+        names = [separator.join(c) for c in itertools.product(*coordinateLabels)]
         (name, vals, mask) = image.bands[0]
         out = []
-        for i, lab in enumerate(labels):
+        for i, lab in enumerate(names):
             v = _np.empty(self.shape, dtype=object)
             for idx in _np.ndindex(self.shape):
                 if mask[idx]:
-                    a = _np.asarray(vals[idx]).reshape(-1)
-                    if a.size != len(labels):
-                        raise ValueError(f"arrayFlatten: {a.size} values for {len(labels)} labels")
-                    v[idx] = float(a[i])
+                    a = _np.asarray(vals[idx])
+                    if a.size != len(names) or (a.ndim == len(shape) and a.shape != shape):
+                        raise ValueError(f"arrayFlatten: array of shape {a.shape} for labels of shape {shape}")
+                    v[idx] = float(a.reshape(-1)[i])
                 else:
                     v[idx] = 0.0
             out.append((lab, v, mask.copy()))
-        return Img(out, image.props)
+        return Img(out, image.props, [image.types[0]] * len(out))
 
     def f_Image_connectedPixelCount(self, input, maxSize=100, eightConnected=True):
         from scipy import ndimage
@@ -776,14 +1056,15 @@ class Evaluator:
             counts[sel] = _np.minimum(sizes[lab[sel]], maxSize)
         for idx in _np.ndindex(self.shape):
             out[idx] = float(counts[idx])
-        return Img([(name, out, mask.copy())])
+        return Img([(name, out, mask.copy())], None, ["int32"])
 
     # -- mosaics and collection metadata
     def f_ImageCollection_mosaic(self, collection):
         """Per pixel and band the last unmasked image of the collection (later on top);
         no properties (Earth Engine's mosaic drops them)."""
-        names = []
+        names, types = [], []
         for img in collection:
+            types += [t for n, t in zip(img.names, img.types) if n not in names]
             names += [n for n in img.names if n not in names]
         bands = []
         for name in names:
@@ -797,7 +1078,7 @@ class Evaluator:
                 vals[m] = v[m]
                 mask |= m
             bands.append((name, vals, mask))
-        return Img(bands)
+        return Img(bands, None, types)
 
     def f_Collection_size(self, collection):
         return len(collection)
@@ -901,4 +1182,41 @@ class Evaluator:
             for idx in _np.ndindex(self.shape):
                 fit_vals[idx] = fit[(slice(None),) + idx].copy() if mask[idx] else _np.zeros((0,))
             bands.append((f"{name}_fit", fit_vals, mask))
-        return Img(bands)
+        return Img(bands, None, ["float32"] * len(bands))
+
+
+# --- test assets that look like real LandsatLinkr outputs ------------------------------------
+def llr_landtrendr_asset(shape, pixels, years=range(1972, 2023), ftv=("tcb", "tcg", "tcw")):
+    """An Img laid out as a LandsatLinkr ``landtrendr`` asset (``exportLt`` of
+    gee-community/ee-LandsatLinkr ``landsatlinkr.py``): ``lt.int16()`` of a run on NDVI x -1,
+    i.e. ``LandTrendr`` int16 (4 x len(years): year, source, fitted, is-vertex over the
+    observed years, then ``arrayPad`` zeros), ``rmse`` int16 (truncated) and ``<ftv>_fit``
+    int16 arrays over all years.
+
+    ``pixels``: {(row, col): dict(vert_years, ndvi (x 1000 at the vertices), rmse (float, as
+    LandTrendr computed it), ftv={band: values at the vertices}, missing=(years with no
+    observation))}; other pixels are masked.
+    """
+    years = _np.asarray(list(years), dtype=float)
+    n = len(years)
+    lt = _np.empty(shape, dtype=object)
+    rmse = _np.full(shape, _np.nan)
+    fits = {b: _np.empty(shape, dtype=object) for b in ftv}
+    for idx in _np.ndindex(shape):
+        px = pixels.get(idx)
+        if px is None:
+            lt[idx] = None
+            for b in ftv:
+                fits[b][idx] = None
+            continue
+        vy = _np.asarray(px["vert_years"], dtype=float)
+        keep = ~_np.isin(years, list(px.get("missing", ())))
+        fit = -_np.interp(years, vy, _np.asarray(px["ndvi"], dtype=float))  # LLR segments NDVI x -1
+        arr = _np.zeros((4, n))
+        arr[:, :keep.sum()] = _np.stack([years[keep], fit[keep], fit[keep], _np.isin(years[keep], vy)])
+        lt[idx] = arr
+        rmse[idx] = px["rmse"]
+        for b in ftv:
+            fits[b][idx] = _np.interp(years, vy, _np.asarray(px["ftv"][b], dtype=float))
+    types = {"LandTrendr": "int16", "rmse": "int16", **{f"{b}_fit": "int16" for b in ftv}}
+    return make_image(shape, types=types, LandTrendr=lt, rmse=rmse, **{f"{b}_fit": v for b, v in fits.items()})

@@ -8,6 +8,7 @@ import io as _io
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ ee = pytest.importorskip("ee")
 from ltlib import gee, io  # noqa: E402
 
 YEARS = list(range(1984, 1996))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pixels(world, grid):
@@ -34,10 +36,11 @@ def _pixels(world, grid):
 
 
 def _by_hand(world, grid, year, pixel, num, den):
-    """An index x 1000 from the world's LT05 DN at one pixel: Collection 2 scaling, then
+    """An index x 1000 from the world's LT05 DN at one pixel: LT-GEE's Collection 2 scaling
+    ``((DN * 0.0000275) + -0.2) * 10000`` cast to uint16 (truncated), then
     (num - den) / (num + den)."""
     dn = world.landsat_dn("LT05", year, grid)
-    a, b = (dn[band][pixel] * C2_SCALE + C2_OFFSET for band in (num, den))
+    a, b = (np.clip(np.trunc((dn[band][pixel] * C2_SCALE + C2_OFFSET) * 10000), 0, 65535) for band in (num, den))
     return 1000 * (a - b) / (a + b)
 
 
@@ -245,3 +248,49 @@ Path({str(out)!r}, 'done.json').write_text(json.dumps({{
     assert not [r for r in reqs if r["kind"] == "install_error"]
     assert [r["kind"] for r in reqs] == ["computePixels"] and reqs[0]["pid"] == done["pid"]
     assert reqs[0]["bands"] == ["yr1988", "yr1989", "yr1990", "yr1991"]
+
+
+def test_parity_check_script_runs_end_to_end_on_the_served_world(served_ee_in_process, capsys):
+    """scripts/ee_parity_check.py's path (ltlib.gee.parity.run) with the service served
+    offline: requests on the reference's EPSG:32610 grid, Earth Engine's LandTrendr (here the
+    port, in the interpreter) and the local port agree on every pixel."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ee_parity_check", ROOT / "scripts" / "ee_parity_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--project", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "agree on the vertices of 5 of 5 pixels" in out
+    reqs = served_ee_in_process.requests("computePixels")
+    assert len(reqs) == 2 and all(r["crs"] == "EPSG:32610" and r["shape"] == [3, 3] for r in reqs)
+
+
+def test_tasseled_cap_on_earth_engine_comes_back_in_ltlib_units(served_ee_in_process, tmp_path):
+    """Earth Engine works in LT-GEE's units (TCG x 10000); a scene and a LandTrendr run from it
+    are in ltlib's (x 1000): the scene reader converts the stacks, fit_scene the thresholds
+    (x 10 to the server) and the fitted stacks and maps (/ 10 back)."""
+    from ltlib import landtrendr, scene
+    from ltlib.params import ChangeMapParams
+
+    served = served_ee_in_process
+    sc = scene.load(None, indices=("TCG", "NDVI"), use_gee=True, aoi=served.bbox, years=(YEARS[0], YEARS[-1]),
+                    ee_project="test", download_dir=tmp_path / "01", quiet=True)
+    # downloaded with tag scale 0.0001 (x 10000), read and rewritten in ltlib's x 1000
+    assert any("scale tag 0.0001" in n and "TCG x 1000" in n for n in sc.notes), sc.notes
+    assert sc.stack("TCG").scale == 0.001
+    run = landtrendr.fit_scene(sc, index="TCG", ftv=["NDVI"], loss=ChangeMapParams.loss(100),
+                               gain=ChangeMapParams.gain(100), use_gee=True, download_dir=tmp_path / "02")
+    ee_fit = io.read_stack(tmp_path / "02" / "earth_engine" / "tcg_fit.tif")
+    np.testing.assert_allclose(run.fitted["TCG"], ee_fit.data / 10, rtol=1e-6)
+    with rasterio_open(tmp_path / "02" / "earth_engine" / "loss_map.tif") as src:
+        assert json.loads(src.tags()["params"])["mag_min"] == 1000  # 100 x 1000 -> 1000 x 10000
+        mag = src.read(2)
+    np.testing.assert_allclose(run.loss["mag"], mag / 10, rtol=1e-6, equal_nan=True)
+    assert np.nanmax(np.abs(run.fitted["TCG"])) < 500  # TCG x 1000 of vegetation, not x 10000
+
+
+def rasterio_open(path):
+    import rasterio
+
+    return rasterio.open(path)

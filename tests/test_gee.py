@@ -35,8 +35,14 @@ def _millis(y, m, d):
 
 
 def _dn(refl):
-    """Collection 2 Level-2 DN for a surface reflectance."""
-    return (np.asarray(refl, float) - config.C2_SR_OFFSET) / config.C2_SR_SCALE
+    """Collection 2 Level-2 DN (an integer, as stored) for a surface reflectance."""
+    return np.round((np.asarray(refl, float) - config.C2_SR_OFFSET) / config.C2_SR_SCALE)
+
+
+def _sr(refl):
+    """LT-GEE's surface reflectance of a scene band, by hand from ``scaleLTdata``:
+    ``((DN * 0.0000275) + -0.2) * 10000`` then ``toUint16()`` (truncated, clamped to 0..65535)."""
+    return np.clip(np.trunc(((_dn(refl) * 0.0000275) + -0.2) * 10000), 0, 65535)
 
 
 def _scene(shape, date, refl, qa=0, sensor="LT05", **props):
@@ -53,7 +59,9 @@ def _refl(blue=0.05, green=0.08, red=0.1, nir=0.3, swir1=0.2, swir2=0.12):
 
 
 def _ndvi1000(r):
-    return 1000 * (r["nir"] - r["red"]) / (r["nir"] + r["red"])
+    """LT-GEE's NDVI x 1000 (normalizedDifference of the uint16 bands) of reflectances ``r``."""
+    nir, red = _sr(r["nir"]), _sr(r["red"])
+    return 1000 * (nir - red) / (nir + red)
 
 
 def _cols(**by_sensor):
@@ -122,11 +130,11 @@ def test_composite_graph_names_collections_filters_and_band_maths(ee_offline):
     assert {(6, 20), (9, 20)} <= ymd
     seq = [a for n, a in inv if n == "List.sequence"]
     assert seq == [{"start": 1984, "end": 2022}]
-    # Collection 2 scaling and the QA bits of cloud (1, 2, 3), shadow (4), snow (5)
+    # Collection 2 scaling and LT-GEE's QA bits: cloud (3), shadow (4), snow (5)
     assert any(n == "Image.multiply" and a["image2"] == {"functionInvocationValue": {
         "arguments": {"value": {"constantValue": 2.75e-05}}, "functionName": "Image.constant"}} for n, a in inv)
     qa = {json.dumps(a["image2"]) for n, a in inv if n == "Image.bitwiseAnd"}
-    assert qa == {json.dumps({"functionInvocationValue": {"arguments": {"value": {"constantValue": 62}},
+    assert qa == {json.dumps({"functionInvocationValue": {"arguments": {"value": {"constantValue": 56}},
                                                           "functionName": "Image.constant"}})}
     assert [a["bandNames"] for n, a in inv if n == "Image.normalizedDifference"] == [["nir", "red"]]
     assert "Reducer.min" in names and "reduce.median" in names  # medoid = min distance to the median
@@ -139,7 +147,7 @@ def test_composite_graph_options_change_the_graph(ee_offline):
     water = invocations(gee.annual_composites(config.AOI_BBOX, 2000, 2002, mask=("cloud", "shadow", "snow", "water")))
     qa = [a["image2"]["functionInvocationValue"]["arguments"]["value"]["constantValue"]
           for n, a in water if n == "Image.bitwiseAnd"]
-    assert set(qa) == {62 + 128}
+    assert set(qa) == {56 + 128}
     median = [n for n, _ in invocations(gee.annual_composites(config.AOI_BBOX, 2000, 2002, method="median"))]
     assert "Reducer.min" not in median and "reduce.median" in median
     nbr = invocations(gee.annual_composites(config.AOI_BBOX, 2000, 2002, index="NBR"))
@@ -163,7 +171,10 @@ def test_composite_graph_snapshot(ee_offline):
 @pytest.mark.parametrize("kw, match", [
     (dict(season=("6-20", "09-20")), "MM-DD"),
     (dict(season=("02-30", "09-20")), "day is out of range"),
-    (dict(index="EVI"), "unknown index"),
+    (dict(index="SAVI"), "unknown index"),
+    (dict(sr_type="uint8"), "sr_type"),
+    (dict(mask="fmask"), "preset"),
+    (dict(exclude=["LT05_038032_19900710"]), "exclude"),
     (dict(method="mean"), "method"),
     (dict(mask=("clouds",)), "unknown mask"),
 ])
@@ -208,7 +219,8 @@ def test_composite_masks_clouds_and_picks_the_medoid(ee_offline):
     assert ndvi90[1] == pytest.approx(_ndvi1000(a), abs=1e-6)
     # pixel 2: shadow in scenes a, b, c; the unflagged bright scene is all that is left
     assert ndvi90[2] == pytest.approx(_ndvi1000(cloud), abs=1e-6)
-    assert out[0].values("NBR")[0, 0] == pytest.approx(1000 * (a["nir"] - a["swir2"]) / (a["nir"] + a["swir2"]))
+    assert out[0].values("NBR")[0, 0] == pytest.approx(1000 * (_sr(a["nir"]) - _sr(a["swir2"]))
+                                                       / (_sr(a["nir"]) + _sr(a["swir2"])))
     assert out[1].values("NDVI")[0, 0] == pytest.approx(_ndvi1000(b))
     assert np.isnan(out[2].values("NDVI")).all()  # a year with no scene stays, fully masked
 
@@ -225,21 +237,26 @@ def test_composite_median_and_water_mask(ee_offline):
     assert masked[0] == pytest.approx(_ndvi1000(_refl(red=0.07))) and np.isnan(masked[1])
 
 
-def test_oli_is_harmonised_to_etm_and_tasseled_cap(ee_offline):
+def test_oli_harmonisation_is_an_option_and_tasseled_cap_in_lt_gee_units(ee_offline):
     shape = (1, 1)
     oli = _refl(blue=0.04, green=0.07, red=0.09, nir=0.32, swir1=0.21, swir2=0.13)
     ev = Evaluator(shape, collections=_cols(LC08=[_scene(shape, (2015, 7, 1), oli, sensor="LC08")],
                                             LC09=[_scene(shape, (2023, 7, 1), oli, sensor="LC09")]))
+    # default (LT-GEE 0.2.0): no harmonisation; Tasseled Cap on reflectance x 10000
     out = ev.run(gee.annual_composites(SMALL_BBOX, 2015, 2015, index=("NDVI", "TCB", "TCG", "TCW")))[0]
-    etm = {k: (oli[k] - i) / s for k, i, s in zip(gee.BANDS, gee.OLI_TO_ETM_INTERCEPT, gee.OLI_TO_ETM_SLOPE)}
-    assert out.values("NDVI")[0, 0] == pytest.approx(_ndvi1000(etm), abs=1e-6)
-    assert out.values("NDVI")[0, 0] != pytest.approx(_ndvi1000(oli), abs=0.5)  # harmonisation matters
+    assert out.values("NDVI")[0, 0] == pytest.approx(_ndvi1000(oli), abs=1e-9)
     for tc in ("TCB", "TCG", "TCW"):
-        expected = 1000 * sum(c * etm[b] for c, b in zip(config.TC_COEFFS[tc], gee.BANDS))
+        expected = sum(c * _sr(oli[b]) for c, b in zip(config.TC_COEFFS[tc], gee.BANDS))
         assert out.values(tc)[0, 0] == pytest.approx(expected, abs=1e-6)
+    # harmonize=True: Roy et al. 2016 on reflectance x 10000, before the uint16 cast
+    harm = ev.run(gee.annual_composites(SMALL_BBOX, 2015, 2015, harmonize=True))[0]
+    etm = {k: np.trunc((((_dn(oli[k]) * 0.0000275) + -0.2) * 10000 - i * 10000) / sl)
+           for k, i, sl in zip(gee.BANDS, gee.OLI_TO_ETM_INTERCEPT, gee.OLI_TO_ETM_SLOPE)}
+    assert harm.values("NDVI")[0, 0] == pytest.approx(1000 * (etm["nir"] - etm["red"]) / (etm["nir"] + etm["red"]))
+    assert harm.values("NDVI")[0, 0] != pytest.approx(_ndvi1000(oli), abs=0.5)  # harmonisation matters
     # LC09 is read from its own collection with the same band mapping
     out23 = ev.run(gee.annual_composites(SMALL_BBOX, 2023, 2023))[0]
-    assert out23.values("NDVI")[0, 0] == pytest.approx(_ndvi1000(etm), abs=1e-6)
+    assert out23.values("NDVI")[0, 0] == pytest.approx(_ndvi1000(oli), abs=1e-9)
 
 
 def test_season_crossing_new_year_uses_previous_year(ee_offline):
@@ -257,11 +274,12 @@ def test_llr_asset_flattened_to_year_bands(ee_offline):
     fit[0, 1] = np.arange(51) * -3.0
     asset = make_image(shape, ndvi_fit=fit)
     ev = Evaluator(shape, images={"projects/me/assets/LandsatLinkr/041032/landtrendr": asset})
-    out = ev.run(gee.llr_fitted_stack("projects/me/assets/LandsatLinkr/041032/landtrendr", "NDVI", 1972, 1983))
+    out = ev.run(gee.llr_fitted_stack("projects/me/assets/LandsatLinkr/041032/landtrendr", "NDVI", 1972, 1983,
+                                      llr_ftv=("NDVI",)))
     assert out.names == config.year_band_names(range(1972, 1984))
     assert out.values("yr1975")[0].tolist() == [130.0, -9.0]
     with pytest.raises(ValueError, match="outside the asset"):
-        gee.llr_fitted_stack("x", "NDVI", 1972, 1990, asset_end_year=1985)
+        gee.llr_fitted_stack("x", "TCB", 1972, 1990, asset_end_year=1985)
 
 
 def test_collection_to_stack_names_bands_by_year(ee_offline):
@@ -799,21 +817,21 @@ def test_collect_landsat_to_dir_end_to_end_offline(ee_offline, monkeypatch, tmp_
         return fetch
 
     monkeypatch.setattr(dl, "computepixels_fetch", eval_fetch)  # where download_image looks it up
-    with pytest.warns(UserWarning, match="1983-1983|1983"):
-        paths = gee.collect_landsat_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1983, end_year=1986,
+    with pytest.warns(UserWarning, match="1981-1981"):
+        paths = gee.collect_landsat_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1981, end_year=1986,
                                            indices=("NDVI", "TCG"), max_bytes=400, progress=False,
                                            retries=0)
     assert set(paths) == {"NDVI", "TCG"} and paths["NDVI"] == tmp_path / "ndvi.tif"
     # nodata also outside the footprint (computePixels would give 0 there)
     unmask = [a for n, a in invocations(prepared[0]) if n == "Image.unmask"]
     assert len(unmask) == 1 and unmask[0]["sameFootprint"] is False
-    stack = io.read_stack(paths["NDVI"], expected_years=[1983, 1984, 1985, 1986])
+    stack = io.read_stack(paths["NDVI"], expected_years=list(range(1981, 1987)))
     assert stack.grid.same_as(gee.grid_for_aoi(SMALL_BBOX)) and stack.scale == 0.001
-    assert np.isnan(stack.data[[0, 2]]).all()  # MSS year without asset, and 1985 without scenes
-    np.testing.assert_array_equal(stack.data[[1, 3]], np.round(_ndvi1000(clear)))
+    assert np.isnan(stack.data[[0, 1, 2, 4]]).all()  # 1981 (MSS, no asset), 1982-83 and 1985: no scene
+    np.testing.assert_array_equal(stack.data[[3, 5]], np.round(_ndvi1000(clear)))
     tcg = io.read_stack(paths["TCG"])
-    expected = 1000 * sum(c * clear[b] for c, b in zip(config.TC_COEFFS["TCG"], gee.BANDS))
-    assert tcg.data[1, 0, 0] == np.round(expected)
+    expected = sum(c * _sr(clear[b]) for c, b in zip(config.TC_COEFFS["TCG"], gee.BANDS))
+    assert tcg.data[3, 0, 0] == np.round(expected) and tcg.scale == 0.0001  # LT-GEE units, tagged
 
 
 def test_fit_landtrendr_to_dir_builds_seed_graph(ee_offline, monkeypatch, tmp_path):
@@ -993,10 +1011,12 @@ def test_add_ee_time_slider_labels_years(ee_offline):
 
 @pytest.mark.ee
 def test_live_landtrendr_and_change_map(live_ee, tmp_path):
+    from ltlib.params import ChangeMapParams
+
     paths = gee.fit_landtrendr_to_dir(tmp_path, aoi=SMALL_BBOX, start_year=1990, end_year=2010, ftv=("NBR",),
-                                      change_params=dict(delta="loss", sort="greatest"))
+                                      loss=ChangeMapParams.loss(mag_min=None))
     fit = io.read_stack(paths["NDVI_fit"], expected_years=range(1990, 2011))
-    cmap, cmap_grid, names = io.read_raster(paths["change_map"])
+    cmap, cmap_grid, names = io.read_raster(paths["loss_map"])
     assert names == ["yod", "mag", "dur", "preval", "rate", "dsnr"] and fit.grid.same_as(cmap_grid)
     yod = cmap[0][np.isfinite(cmap[0])]
     assert ((yod >= 1991) & (yod <= 2010)).all()

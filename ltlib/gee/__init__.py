@@ -19,7 +19,9 @@ llr
     :func:`llr_fitted_stack` (LandsatLinkr assets for the MSS years).
 landtrendr
     :func:`landtrendr`, :func:`landtrendr_input`, :func:`fitted_stack`,
-    :func:`change_map_image` (the server-side change map), ``LT_DEFAULTS``.
+    :func:`change_map_image` (the server-side change map), :func:`segment_data`,
+    :func:`segment_count` and :func:`segment_stack` (every segment, LT-GEE
+    ``getSegmentData``), ``LT_DEFAULTS``.
 sentinel1
     :func:`s1_collection`, :func:`s1_daily_mosaics`, :func:`most_frequent_orbit`,
     :func:`read_s1_dir`.
@@ -28,6 +30,9 @@ download
     :func:`computepixels_fetch`, :func:`download_to_geotiff`, :func:`plan_tiles`...
 export
     :func:`export_to_drive` and :func:`wait_for_task` for areas too large to download.
+parity
+    The live parity check of ``scripts/ee_parity_check.py`` (Earth Engine LandTrendr vs the
+    local port vs the shipped reference pixels); not imported here.
 workflows
     What notebooks call: :func:`collect_landsat_to_dir`, :func:`fit_landtrendr_to_dir`,
     :func:`collect_s1_to_dir`.
@@ -35,8 +40,11 @@ workflows
 The graph builders make no server call and are tested offline. Showing an annual
 ``ee.ImageCollection`` on a map with a year slider is :func:`ltlib.maps.add_ee_time_slider`.
 
-Units: composite and fitted index values are index x 1000 (``config.INDICES[...].scale``
-0.001), as LT-GEE and the sample stacks; Sentinel-1 is linear intensity (not dB).
+Units: LT-GEE's (``EE_INDICES``): normalised differences x 1000, Tasseled Cap in
+reflectance x 10000 units, TCA degrees x 100, raw bands reflectance x 10000; downloads carry
+the ``scale`` tag and :func:`ltlib.scene.load` converts Tasseled Cap to ltlib's x 1000.
+Sentinel-1 is linear intensity (not dB). Where ltlib still differs from LT-GEE and
+LandsatLinkr: docs/earth_engine.md.
 
 Notes
 -----
@@ -50,13 +58,19 @@ from .auth import has_credentials, initialize
 from .composites import (
     BANDS,
     COMPOSITE_DATE,
+    DEFAULT_MASK,
+    EE_INDICES,
     FIRST_TM_YEAR,
+    LLR_LAST_MSS_YEAR,
+    MASK_PRESETS,
     METHODS,
     OLI_TO_ETM_INTERCEPT,
     OLI_TO_ETM_SLOPE,
+    OTHER_MASKS,
     QA_BITS,
     SENSORS,
     SR_BANDS,
+    SR_TYPES,
     annual_composites,
     collection_to_stack,
     index_image,
@@ -79,16 +93,38 @@ from .download import (
     fetch_tiles,
     format_bytes,
     plan_tiles,
+    prepare_bands,
 )
 from .export import export_to_drive, wait_for_task
-from .landtrendr import LT_DEFAULTS, change_map_image, fitted_stack, landtrendr, landtrendr_input
-from .llr import llr_fitted_stack
+from .landtrendr import (
+    LT_DEFAULTS,
+    SEGMENT_ROWS,
+    change_map_image,
+    fitted_stack,
+    landtrendr,
+    landtrendr_input,
+    observed_years,
+    segment_count,
+    segment_data,
+    segment_stack,
+)
+from .llr import LLR_DEFAULT_FTV, LLR_INDICES, LLR_YEARS, llr_fitted_stack
 from .sentinel1 import most_frequent_orbit, read_s1_dir, s1_collection, s1_daily_mosaics
 from .workflows import collect_landsat_to_dir, collect_s1_to_dir, fit_landtrendr_to_dir
 
 __all__ = [
     "BANDS",
     "COMPOSITE_DATE",
+    "DEFAULT_MASK",
+    "EE_INDICES",
+    "LLR_DEFAULT_FTV",
+    "LLR_INDICES",
+    "LLR_LAST_MSS_YEAR",
+    "LLR_YEARS",
+    "MASK_PRESETS",
+    "OTHER_MASKS",
+    "SEGMENT_ROWS",
+    "SR_TYPES",
     "EE_MAX_BANDS",
     "EE_MAX_REQUEST_BYTES",
     "EE_MAX_SIDE",
@@ -130,11 +166,16 @@ __all__ = [
     "llr_fitted_stack",
     "medoid",
     "most_frequent_orbit",
+    "observed_years",
     "plan_tiles",
+    "prepare_bands",
     "prepare_c2_image",
     "read_s1_dir",
     "s1_collection",
     "s1_daily_mosaics",
+    "segment_count",
+    "segment_data",
+    "segment_stack",
     "utm_crs",
     "wait_for_task",
 ]

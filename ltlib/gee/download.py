@@ -361,6 +361,26 @@ def _expression_key(image) -> str:
         return repr(image)
 
 
+def prepare_bands(image, band_names, dtype):
+    """``image``'s ``band_names`` as one pixel type, masked pixels filled: ``(ee.Image, fill)``.
+
+    Earth Engine refuses to write bands of different types into one file ("Exported bands
+    must have compatible data types"; e.g. a change map's int16 ``yod`` with float bands),
+    so every band is cast: int16 rounded and clamped to -32767..32767 (the fill -32768 is
+    nodata), float32 as it is with fill ``FLOAT_FILL``. Masked pixels, and pixels outside the
+    image footprint (``unmask(..., sameFootprint=False)``), get the fill.
+    """
+    if not isinstance(band_names, ee.ComputedObject):  # an ee.List (all bands) passes as it is
+        band_names = list(band_names)
+    if np.dtype(dtype) == np.int16:
+        # index x 1000 stays far inside int16; the clamp only guards the nodata value
+        return (ee.Image(image).select(band_names).round().clamp(-32767, 32767)
+                .unmask(INT16_FILL, False).toInt16()), INT16_FILL
+    if np.dtype(dtype) == np.float32:
+        return ee.Image(image).select(band_names).toFloat().unmask(FLOAT_FILL, False), FLOAT_FILL
+    raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+
+
 def download_image(image, grid: Grid, out_path, *, band_names=None, descriptions=None, dtype="int16", tags=None,
                    max_bytes: int = 16 * 2**20, max_direct_bytes: float = 4 * 2**30, overwrite: bool = True,
                    fetch=None, **kw) -> Path:
@@ -380,16 +400,8 @@ def download_image(image, grid: Grid, out_path, *, band_names=None, descriptions
     if size > max_direct_bytes:
         raise ValueError(f"{Path(out_path).name}: {format_bytes(size)} is above the direct-download limit "
                          f"{format_bytes(max_direct_bytes)}; use ltlib.gee.export_to_drive for areas this large")
-    if np.dtype(dtype) == np.int16:
-        nodata, fill = INT16_FILL, INT16_FILL
-        # index x 1000 stays far inside int16; the clamp only guards the nodata value
-        prepared = (ee.Image(image).select(band_names).round().clamp(-32767, 32767)
-                    .unmask(INT16_FILL, False).toInt16())
-    elif np.dtype(dtype) == np.float32:
-        nodata, fill = float("nan"), FLOAT_FILL
-        prepared = ee.Image(image).select(band_names).toFloat().unmask(FLOAT_FILL, False)
-    else:
-        raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+    prepared, fill = prepare_bands(image, band_names, dtype)
+    nodata = INT16_FILL if np.dtype(dtype) == np.int16 else float("nan")
     kw.setdefault("request_key", _expression_key(prepared))
     if fetch is None:
         fetch = computepixels_fetch(prepared, grid, band_names)

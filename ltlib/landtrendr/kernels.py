@@ -797,9 +797,12 @@ def _ftv_all(Y, xall, isv, out):
 
 # ----------------------------------------------------------------------------- change map
 @nb.njit(parallel=True, cache=True)
-def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min):
+def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
+                mag_sign=1.0, dur_sign=1.0, preval_sign=1.0, dsnr_min=-np.inf):
     # fit, isv: (T, n), as segment() returns them; sort_code indexes
-    # ltlib.landtrendr.change.SORTS; out columns follow CHANGE_BANDS
+    # ltlib.landtrendr.change.SORTS; out columns follow CHANGE_BANDS. The *_sign arguments
+    # turn a filter around (LT-GEE's operators): mag_sign -1 keeps mag < mag_min, dur_sign
+    # -1 keeps dur > dur_max, preval_sign -1 keeps preval < preval_min.
     T, npx = fit.shape
     out = np.full((npx, 6), np.nan)
     for i in nb.prange(npx):
@@ -816,7 +819,10 @@ def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max
                     mag = abs(b - a)
                     dur = float(years[t] - years[prev])
                     yod = years[prev] + 1.0
-                    ok = yod >= y0 and yod <= y1 and mag > mag_min and dur < dur_max and a > preval_min
+                    dsnr = mag / rmse[i] if rmse[i] > 0 else np.nan
+                    ok = (yod >= y0 and yod <= y1 and mag_sign * mag > mag_sign * mag_min
+                          and dur_sign * dur < dur_sign * dur_max and preval_sign * a > preval_sign * preval_min
+                          and (dsnr_min == -np.inf or dsnr > dsnr_min))
                     if ok:
                         if sort_code == 0:
                             key = -mag
@@ -837,6 +843,6 @@ def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max
                             out[i, 2] = dur
                             out[i, 3] = a
                             out[i, 4] = mag / dur
-                            out[i, 5] = mag / rmse[i] if rmse[i] > 0 else np.nan
+                            out[i, 5] = dsnr
             prev = t
     return out

@@ -10,7 +10,7 @@ the greatest-loss map and the greatest-gain map (bands ``yod``, ``mag``, ``dur``
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -206,27 +206,39 @@ def _fit_on_earth_engine(scene, index, ftv, params, loss, gain, median_filter, d
     if download_dir is None:
         raise ValueError("LandTrendr on Earth Engine needs download_dir for the downloads")
     t = time.perf_counter()
+    # Earth Engine works in LT-GEE's units (Tasseled Cap x 10000), the scene in ltlib's (x 1000):
+    # thresholds go there multiplied, values come back divided
+    info = config.INDICES.get(index)
+    factor = info.scale / gee.EE_INDICES[index].scale if info is not None else 1.0
+    ee_loss, ee_gain = (replace(p, mag_min=None if p.mag_min is None else p.mag_min * factor,
+                                preval_min=None if p.preval_min is None else p.preval_min * factor)
+                        for p in (loss, gain))
     paths = gee.fit_landtrendr_to_dir(Path(download_dir) / "earth_engine", aoi=scene.aoi,
                                       start_year=int(scene.years[0]), end_year=int(scene.years[-1]), index=index,
-                                      ftv=tuple(ftv), params=params, loss=loss, gain=gain)
+                                      ftv=tuple(ftv), params=params, loss=ee_loss, gain=ee_gain)
     fitted = {}
     for name in (index, *ftv):
-        s = _read_fitted(scene, paths[f"{name}_fit"])
+        s = _read_fitted(scene, paths[f"{name}_fit"], name)
         fitted[name] = median_filter_stack(s) if median_filter else s
     maps_ = {}
     for delta in ("loss", "gain"):
         data, grid, names = read_raster(paths[f"{delta}_map"])
         scene.check_grid(grid, paths[f"{delta}_map"], f"Earth Engine {delta} map")
-        maps_[delta] = {b: data[names.index(b)] for b in CHANGE_BANDS}
+        maps_[delta] = {b: data[names.index(b)] / (np.float32(factor) if b in ("mag", "preval", "rate") else 1)
+                        for b in CHANGE_BANDS}
     return LandTrendrRun(index, scene.years, scene.grid, params, loss, gain, fitted, maps_["loss"], maps_["gain"],
                          None, "earth_engine", median_filter, {"earth_engine": time.perf_counter() - t})
 
 
-def _read_fitted(scene, path) -> np.ndarray:
+def _read_fitted(scene, path, name) -> np.ndarray:
+    """A downloaded fitted stack in ltlib's units (its ``scale`` tag -> ``config.INDICES``)."""
     from ..io import read_stack
 
     s = read_stack(path)
     scene.check_grid(s.grid, path, "Earth Engine fitted stack")
     if len(s.years) != len(scene.years) or np.any(s.years != scene.years):
         raise ValueError(f"{path} has years {s.years[0]}-{s.years[-1]}, the scene {scene.years[0]}-{scene.years[-1]}")
+    info = config.INDICES.get(name)
+    if info is not None and not np.isclose(s.scale, info.scale):
+        return s.data * np.float32(s.scale / info.scale)
     return s.data
