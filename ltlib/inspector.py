@@ -32,7 +32,7 @@ def rowcol(grid: Grid, lat: float, lon: float) -> tuple[int, int] | None:
     from rasterio.warp import transform
 
     xs, ys = transform("EPSG:4326", grid.crs, [float(lon)], [float(lat)])
-    col, row = ~grid.transform * (xs[0], ys[0])
+    col, row = ~grid.transform @ (xs[0], ys[0])
     r, c = int(np.floor(row)), int(np.floor(col))
     if 0 <= r < grid.height and 0 <= c < grid.width:
         return r, c
@@ -43,7 +43,7 @@ def lonlat(grid: Grid, row: int, col: int) -> tuple[float, float]:
     """(lon, lat) in degrees of the centre of pixel (row, col)."""
     from rasterio.warp import transform
 
-    x, y = grid.transform * (col + 0.5, row + 0.5)
+    x, y = grid.transform @ (col + 0.5, row + 0.5)
     lons, lats = transform(grid.crs, "EPSG:4326", [x], [y])
     return float(lons[0]), float(lats[0])
 
