@@ -33,6 +33,10 @@ class Timelapse:
     size: tuple
     note: str = ""
 
+    def files(self) -> dict:
+        """{key: path} of the files written, for :meth:`ltlib.report.Report.files_from`."""
+        return {"timelapse_gif": self.gif, **({"timelapse_mp4": self.mp4} if self.mp4 else {})}
+
     def summary(self) -> dict:
         return {"gif": self.gif.name, "mp4": self.mp4.name if self.mp4 else None, "n_frames": len(self.years),
                 "first_year": self.years[0], "last_year": self.years[-1], "note": self.note}
