@@ -133,7 +133,7 @@ def _collapsible(title: str, body, *, opened: bool, css: str):
 
     toggle.observe(sync, names="value")
     sync()
-    panel = w.VBox([toggle, body], layout=w.Layout(background_color="white"))
+    panel = w.VBox([toggle, body])  # the WidgetControl gives it a white background
     panel.add_class(css)
     return panel
 

@@ -195,28 +195,38 @@ def finish(m):
     return m
 
 
-def show(m):
-    """The map with its pixel inspector's output below it (when it has one), as one widget."""
+def show(m, static=None):
+    """Display the map with its pixel inspector's output below it (when it has one) and, when
+    ``static`` (a PNG file, e.g. the saved :func:`snapshot`) is given, that image below: the view
+    an HTML render of the notebook shows, where widgets are blank. Returns None (it displays)."""
     import ipywidgets as w
+    from IPython.display import Image, display
 
-    if m.inspector is None:
-        return m
-    return w.VBox([m, m.inspector.out])
+    view = m if m.inspector is None else w.VBox([m, m.inspector.out])
+    display(view)
+    if static is not None:
+        display(Image(filename=str(static)))
 
 
 def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
     """A matplotlib figure of the map's visible overlays (bottom to top, lon/lat axes) and the
     legends of the visible layers: the static view of an interactive map, for HTML renders
-    and reports. ``title``: default the top visible layer's name."""
-    import matplotlib.pyplot as plt
+    and reports (save it, then :func:`show` the map with it). ``title``: default the top visible
+    layer's legend title or name."""
     from ipyleaflet import ImageOverlay
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     shown = [la for la in m.layers if isinstance(la, ImageOverlay) and la.visible and hasattr(la, "ltlib_rgba")]
     entries = [e for e in m.ltlib_legends if e.layer.visible]
     bars = [e for e in entries if e.cmap is not None]
-    fig, (ax, lax) = plt.subplots(1, 2, figsize=(width_in, width_in * 0.7 + 0.45 * len(bars)), layout="constrained",
-                                  gridspec_kw={"width_ratios": [3, 1.25]})
+    # a Figure outside pyplot: the notebook shows it once, through show(), not again at the cell's end
+    fig = Figure(figsize=(width_in, width_in * 0.7 + 0.45 * len(bars)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, lax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.25]})
     lax.axis("off")  # the class legends' column
     ax.set_facecolor("0.85")  # the grey of an offline map
     for la in shown:
@@ -225,7 +235,7 @@ def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
     if shown:
         ax.set_aspect(1 / np.cos(np.radians((s + n) / 2)))
     ax.ticklabel_format(useOffset=False)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+    ax.locator_params(axis="x", nbins=4)
     ax.set_xlabel("Longitude (degrees)")
     ax.set_ylabel("Latitude (degrees)")
     if title is None:
@@ -233,7 +243,7 @@ def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
         title = top[0] if top else shown[-1].name if shown else "(no layer visible)"
     ax.set_title(title, fontsize=10)
     for e in bars:
-        sm = plt.cm.ScalarMappable(norm=plt.Normalize(e.vmin, e.vmax), cmap=e.cmap)
+        sm = ScalarMappable(norm=Normalize(e.vmin, e.vmax), cmap=e.cmap)
         cb = fig.colorbar(sm, ax=ax, orientation="horizontal", fraction=0.04, pad=0.02, aspect=30)
         cb.set_label(f"{e.title}: {e.label}" if e.label else e.title, fontsize=8)
     top = 1.0

@@ -187,3 +187,20 @@ def test_snapshot_draws_the_visible_layers_with_their_legends(truth, data_dir):
     fig = maps.snapshot(m)
     assert len(fig.axes[0].images) == 1 and not fig.axes[1].artists  # a hidden layer and its legend are left out
     plt.close("all")
+
+
+def test_show_displays_the_map_its_inspector_and_the_static_image(data_dir, tmp_path, monkeypatch):
+    import IPython.display
+
+    from ltlib import scene
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    sc = scene.load(data_dir, quiet=True)
+    m = maps.stack_map(sc, "NDVI", basemaps=False)
+    png = tmp_path / "map.png"
+    maps.snapshot(m).savefig(png)
+    assert maps.show(m, png) is None
+    view, image = shown
+    assert view.children == (m, m.inspector.out)
+    assert isinstance(image, IPython.display.Image) and image.data == png.read_bytes()
