@@ -201,31 +201,24 @@ class Lab:
 
 
 # ------------------------------------------------------------------ what a map shows
-#: Leaflet and geemap controls that are not legends or colour bars.
-_NOT_LEGEND = (".leaflet-control-zoom, .leaflet-control-layers, .leaflet-control-attribution, .leaflet-draw, "
-               ".leaflet-control-fullscreen, .ltlib-inspector")
+# ltlib's maps (ltlib.map_controls): class ltlib-map, a layer panel ltlib-layers opened by the
+# button ltlib-layers-toggle, a legend panel ltlib-legend; the inspector's output ltlib-inspector.
 _MAP_STATE = """
-const map = arguments[0], notLegend = arguments[1];
+const map = arguments[0];
 const visible = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
   return r.width > 2 && r.height > 2 && s.visibility !== 'hidden' && s.display !== 'none'; };
 const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
-const deepText = e => (e.shadowRoot ? deepText(e.shadowRoot) : '') +
-  [...e.childNodes].map(n => n.nodeType === 3 ? n.textContent : (n.nodeType === 1 ? deepText(n) : '')).join('');
-const m = box(map);
+const text = e => (e.innerText || '').replace(/\\s+/g, ' ').trim();
 const overlays = [...map.querySelectorAll('.leaflet-overlay-pane img.leaflet-image-layer')].map(i => ({
   src: i.src, shown: visible(i) && i.complete && i.naturalWidth > 0 && parseFloat(getComputedStyle(i).opacity) > 0,
   box: box(i)}));
-const legends = [];
-for (const c of map.querySelectorAll('.leaflet-control')) {
-  if (c.matches(notLegend) || c.querySelector('.widget-slider, layer-manager, search-bar, toolbar-panel')) continue;
-  if (!visible(c)) continue;
-  const img = [...c.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0 && visible(i));
-  const text = deepText(c).replace(/\\s+/g, ' ').trim();
-  if (img || text) legends.push({box: box(c), text: text.slice(0, 200), img});
-}
-const covered = [...map.querySelectorAll('.leaflet-control-layers, toolbar-panel')].filter(visible).map(box);
+const legends = [...map.querySelectorAll('.ltlib-legend')].filter(visible).map(e => ({box: box(e), text: text(e),
+  images: [...e.querySelectorAll('img')].filter(i => visible(i) && i.complete && i.naturalWidth > 0).length}));
+const controls = [...map.querySelectorAll('.ltlib-layers, .leaflet-control-zoom, .leaflet-control-fullscreen')]
+  .filter(visible).map(e => ({box: box(e), what: e.className}));
+const layers = [...map.querySelectorAll('.ltlib-layers .widget-checkbox')].filter(visible).map(text);
 const slider = map.querySelector('.widget-slider .widget-readout');
-return {map: m, overlays, legends, controls: covered, year: slider ? slider.textContent.trim() : null};
+return {map: box(map), overlays, legends, controls, layers, year: slider ? slider.textContent.trim() : null};
 """
 
 
@@ -235,5 +228,6 @@ def overlap(a, b) -> bool:
 
 
 def map_state(lab: Lab, container) -> dict:
-    """Overlays (src, shown, box), legends and colour bars (box, text), control boxes, the year."""
-    return lab.js(_MAP_STATE, container, _NOT_LEGEND)
+    """What the map ``container`` (its .leaflet-container) shows: overlays (src, shown, box),
+    legend panels (box, text, images), control boxes, the layer panel's entries, the year."""
+    return lab.js(_MAP_STATE, container)

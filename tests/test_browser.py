@@ -1,8 +1,9 @@
 """Notebooks 01, 02 and 05 in JupyterLab in headless Chromium, as a reader uses them (marker
 ``browser``; make test-browser, run by .ci/run): Run All without error output or "Error
-displaying widget", then on each map: the data overlay and a legend or colour bar are shown and
-cover no control, the layer control opens on click, the year slider (01) changes the overlay,
-and a click on the map (01, 02) shows the inspector's trajectory plot.
+displaying widget", then on each map: the data overlay and its legend are shown and cover no
+control, the layer panel opens on click and switching the top layer off hides its overlay and
+legend entry, the year slider (01) changes the overlay, and a click on the map (01, 02) shows
+the inspector's trajectory plot.
 
 Screenshots: ``$LTLIB_BROWSER_OUT`` (default ``outputs/browser/``), ``<notebook>_<step>.png``.
 """
@@ -76,34 +77,44 @@ def _maps(lab):
 
 
 def _check_map(lab, container, name: str, i: int, shots: Path):
-    """Overlay and legend shown, nothing covering the controls, the layer control opens."""
+    """Overlay and legend shown and covering no control; the layer panel opens on click, and
+    switching the top layer off hides its overlay and its legend entry."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.action_chains import ActionChains
 
     lab.js("arguments[0].scrollIntoView({block: 'center'})", container)
     state = lab.wait(lambda d: (s := browser.map_state(lab, container))["legends"]
                      and any(o["shown"] for o in s["overlays"]) and s, WAIT,
-                     f"{name} map {i}: no data overlay with a legend or colour bar shown: "
-                     f"{browser.map_state(lab, container)}")
+                     f"{name} map {i}: no data overlay with a legend shown: {browser.map_state(lab, container)}")
     shown = [o for o in state["overlays"] if o["shown"]]
     assert all(browser.overlap(o["box"], state["map"]) for o in shown), f"{name} map {i}: overlay off the map"
-    for legend in state["legends"]:
-        for control in state["controls"]:
-            assert not browser.overlap(legend["box"], control), \
-                f"{name} map {i}: legend {legend['text']!r} covers a control at {control}"
+    legend = state["legends"][0]
+    assert legend["images"] or re.search(r"\d", legend["text"]), f"{name} map {i}: empty legend {legend}"
+    for control in state["controls"]:
+        assert not browser.overlap(legend["box"], control["box"]), \
+            f"{name} map {i}: the legend covers the control {control['what']!r}"
     _shot(lab, shots, name, f"map{i}")
 
-    toggle = container.find_element(By.CSS_SELECTOR, ".leaflet-control-layers-toggle")
+    toggle = container.find_element(By.CSS_SELECTOR, ".ltlib-layers-toggle")
     toggle.click()  # selenium refuses a click that another element would receive
-    control = container.find_element(By.CSS_SELECTOR, ".leaflet-control-layers")
-    lab.wait(lambda d: "leaflet-control-layers-expanded" in control.get_attribute("class"), WAIT,
-             f"{name} map {i}: the layer control did not open on click")
-    names = [e.text.strip() for e in control.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-list label")]
-    assert len([n for n in names if n]) >= 2, f"{name} map {i}: layer control lists {names}"
+    opened = lab.wait(lambda d: (s := browser.map_state(lab, container))["layers"] and s, WAIT,
+                      f"{name} map {i}: the layer panel did not open on click")
     _shot(lab, shots, name, f"map{i}_layers")
-    ActionChains(lab.driver).move_to_element_with_offset(container, 0, 250).perform()  # mouse out: it closes
-    lab.wait(lambda d: "leaflet-control-layers-expanded" not in control.get_attribute("class"), WAIT,
-             f"{name} map {i}: the layer control did not close when the mouse left it")
+    top = opened["layers"][0]  # the panel lists the top layer first
+    assert top in legend["text"], f"{name} map {i}: top layer {top!r} has no legend entry: {legend['text']!r}"
+    box = container.find_element(By.CSS_SELECTOR, ".ltlib-layers .widget-checkbox input")
+    box.click()
+    hidden = lab.wait(lambda d: (s := browser.map_state(lab, container))
+                      and sum(o["shown"] for o in s["overlays"]) < len(shown)
+                      and all(top not in g["text"] for g in s["legends"]) and s, WAIT,
+                      f"{name} map {i}: switching {top!r} off did not hide its overlay and legend entry")
+    box.click()  # back on
+    lab.wait(lambda d: sum(o["shown"] for o in browser.map_state(lab, container)["overlays"]) == len(shown),
+             WAIT, f"{name} map {i}: switching {top!r} on again did not show it")
+    toggle.click()
+    lab.wait(lambda d: not browser.map_state(lab, container)["layers"], WAIT,
+             f"{name} map {i}: the layer panel did not close on a second click")
+    print(f"{name} map {i}: layers {opened['layers']}; legend without the top layer: "
+          f"{[g['text'][:80] for g in hidden['legends']]}")
     return state
 
 
@@ -171,6 +182,7 @@ def test_notebook_in_jupyterlab(lab, shots, name):
             _inspect_pixel(lab, container, state, name, shots)
         errors = lab.errors()
         assert not errors, f"{name}: error output after using the widgets:\n" + "\n---\n".join(errors)
-    finally:
-        _shot(lab, shots, name, "end")
+    except BaseException:
+        print(f"{name}: failed; the page as it was: {_shot(lab, shots, name, 'failed')}")
+        raise
     print(f"{name}: Run All {seconds:.0f} s, {len(maps)} map(s), total {time.monotonic() - start:.0f} s")
