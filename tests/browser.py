@@ -129,10 +129,11 @@ return out;
 
 
 class Lab:
-    """One JupyterLab page in ``driver``: open a notebook, run it, look at its outputs."""
+    """One JupyterLab page in ``driver`` on the server at ``url`` serving the folder ``root``:
+    open a notebook, run it, look at its outputs."""
 
-    def __init__(self, driver, url: str, token: str):
-        self.driver, self.url, self.token = driver, url, token
+    def __init__(self, driver, url: str, token: str, root: Path):
+        self.driver, self.url, self.token, self.root = driver, url, token, Path(root)
 
     def wait(self, condition, timeout: float, message: str):
         from selenium.webdriver.support.ui import WebDriverWait
@@ -147,15 +148,21 @@ class Lab:
         self.driver.get(f"{self.url}/lab/tree/{notebook}?token={self.token}&reset")
         self.wait(lambda d: self.js("return document.querySelectorAll('.jp-Notebook .jp-Cell').length") > 0,
                   timeout, f"{notebook}: no notebook cells after {timeout} s")
-        # the page says "idle" before the kernel exists: ask the server for a connected, idle kernel
-        self.wait(lambda d: self.kernel_ready() and self.kernel_status() == "idle", timeout,
+        # the page says "idle" before the kernel exists: ask the server for this notebook's kernel
+        self.wait(lambda d: self.kernel_ready(notebook) and self.kernel_status() == "idle", timeout,
                   f"{notebook}: kernel not ready after {timeout} s (page status {self.kernel_status()!r})")
 
-    def kernel_ready(self) -> bool:
-        """True when the server has a kernel with a connected client and nothing running."""
-        with urllib.request.urlopen(f"{self.url}/api/kernels?token={self.token}", timeout=10) as r:
-            kernels = json.load(r)
-        return any(k["execution_state"] == "idle" and k["connections"] > 0 for k in kernels)
+    def _api(self, path: str):
+        with urllib.request.urlopen(f"{self.url}/api/{path}?token={self.token}", timeout=10) as r:
+            return json.load(r)
+
+    def kernel_ready(self, notebook: str) -> bool:
+        """True when ``notebook``'s session has a kernel with a connected client, not running."""
+        for session in self._api("sessions"):
+            if session["path"] == notebook and session.get("kernel"):
+                kernel = self._api(f"kernels/{session['kernel']['id']}")
+                return kernel["execution_state"] == "idle" and kernel["connections"] > 0
+        return False
 
     def kernel_status(self) -> str:
         return self.js("const e = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "

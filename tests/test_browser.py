@@ -56,7 +56,7 @@ def lab(tmp_path_factory):
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with browser.jupyterlab(root, base / "jupyterlab.log", env=env) as (url, token), \
             browser.chromium(base / "chromedriver.log") as driver:
-        yield browser.Lab(driver, url, token)
+        yield browser.Lab(driver, url, token, root)
 
 
 def _shot(lab, shots: Path, name: str, step: str, element=None) -> Path:
@@ -186,3 +186,17 @@ def test_notebook_in_jupyterlab(lab, shots, name):
         print(f"{name}: failed; the page as it was: {_shot(lab, shots, name, 'failed')}")
         raise
     print(f"{name}: Run All {seconds:.0f} s, {len(maps)} map(s), total {time.monotonic() - start:.0f} s")
+
+
+def test_error_output_fails_run_all(lab):
+    """The check the notebooks pass must catch an error: a cell that raises fails Run All."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in
+                                         ("print('before')", "raise ValueError('ltlib browser check')",
+                                          "print('after')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab.root / "zz_error.ipynb")
+    lab.open("zz_error.ipynb")
+    with pytest.raises(AssertionError, match=r"ValueError.*ltlib browser check"):
+        lab.run_all(WAIT * 2)
