@@ -6,7 +6,8 @@ replace several GB of it, so the notebooks' Colab cell runs this module from the
 
 1. ``pip install -e <repo>[colab]`` with the runtime's torch-family versions as constraints: pip
    installs only what the runtime lacks and keeps its torch (or stops with a conflict that names
-   it, instead of replacing it). The ``colab`` extra is every extra except the torch family.
+   it, instead of replacing it). The ``colab`` extra is what the notebooks need there, without
+   the torch family, JupyterLab and papermill.
 2. The packages in :data:`NO_DEPS` (tsai), with their range from the ``dl`` extra, without their
    dependencies: tsai declares ``torch>=2.12`` and would otherwise upgrade an older runtime torch.
    Its other needs are listed in the ``colab`` extra.

@@ -63,7 +63,26 @@ def test_colab_extra_is_dl_without_the_torch_family_plus_the_rest():
     assert col.isdisjoint(colab.TORCH_FAMILY + colab.NO_DEPS)
     # every dl package reaches Colab: with deps, without deps (tsai) or from the runtime (torch)
     assert dl <= col | set(colab.TORCH_FAMILY) | set(colab.NO_DEPS)
-    assert _names(extras["cluster"] + extras["gee"] + extras["notebooks"], extras) <= col
+    assert _names(extras["cluster"] + extras["gee"], extras) <= col
+    assert "jupyterlab" not in col  # Colab is the front end
+
+
+def test_install_keeps_the_runtime_torch_or_stops(monkeypatch, tmp_path):
+    """install() pins the runtime's torch for every pip call and refuses a changed torch."""
+    calls = []
+
+    def run(command, check):
+        pins = command[command.index("-c") + 1]
+        calls.append((command, Path(pins).read_text()))
+
+    monkeypatch.setattr(colab.subprocess, "run", run)
+    monkeypatch.setattr(colab, "runtime_pins", lambda: ["torch==2.9.1", "torchvision==0.24.1"])
+    colab.install(ROOT)
+    assert len(calls) == 2 and all(text == "torch==2.9.1\ntorchvision==0.24.1\n" for _, text in calls)
+    versions = iter([["torch==2.9.1"], ["torch==2.14.1"]])
+    monkeypatch.setattr(colab, "runtime_pins", lambda: next(versions))
+    with pytest.raises(RuntimeError, match=r"torch family changed.*2\.9\.1.*2\.14\.1"):
+        colab.install(ROOT)
 
 
 def test_install_commands_pin_the_runtime_torch_and_install_tsai_without_deps(tmp_path):
