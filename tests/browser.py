@@ -114,6 +114,12 @@ _CELL_STATE = """
 const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
 return cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
 """
+# A widget output reads "Loading widget..." until its view is drawn or fails ("Error displaying
+# widget: ..."), which may come after the kernel is idle.
+_WIDGETS_LOADING = """
+return [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')]
+  .filter(e => e.textContent.trim() === 'Loading widget...').length;
+"""
 _ERRORS = """
 const out = [];
 for (const e of document.querySelectorAll(
@@ -183,7 +189,8 @@ class Lab:
         entry.click()
 
     def run_all(self, timeout: float) -> float:
-        """Run All Cells from the Run menu; wait until every code cell ran or one failed.
+        """Run All Cells from the Run menu; wait until every code cell ran and every widget was
+        drawn, or one failed.
 
         Returns the seconds it took. Raises ``AssertionError`` with the error texts when a cell
         failed or a widget could not be displayed, ``TimeoutException`` when cells still run.
@@ -192,11 +199,11 @@ class Lab:
         self.menu("Run", "runmenu:run-all")
 
         def finished(_):
-            if self.errors():
-                return True
             prompts = self.js(_CELL_STATE)
-            return bool(prompts) and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts) \
-                and self.kernel_status() == "idle"
+            settled = self.kernel_status() == "idle" and not any("*" in p for p in prompts) \
+                and not self.js(_WIDGETS_LOADING)
+            ran = bool(prompts) and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts)
+            return settled and (ran or bool(self.errors()))  # Run All stops at a failing cell
 
         self.wait(finished, timeout, f"cells still running after {timeout} s: {self.js(_CELL_STATE)}")
         errors = self.errors()

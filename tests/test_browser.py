@@ -189,14 +189,18 @@ def test_notebook_in_jupyterlab(lab, shots, name):
 
 
 def test_error_output_fails_run_all(lab):
-    """The check the notebooks pass must catch an error: a cell that raises fails Run All."""
+    """The checks the notebooks pass must catch errors: a widget view of a model that does not
+    exist ("Error displaying widget") and a cell that raises fail Run All."""
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in
-                                         ("print('before')", "raise ValueError('ltlib browser check')",
-                                          "print('after')")])
+    bogus = {"application/vnd.jupyter.widget-view+json": {"model_id": "no-such-model", "version_major": 2,
+                                                          "version_minor": 0}}
+    cells = (f"display({bogus!r}, raw=True)", "raise ValueError('ltlib browser check')", "print('after')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, lab.root / "zz_error.ipynb")
     lab.open("zz_error.ipynb")
-    with pytest.raises(AssertionError, match=r"ValueError.*ltlib browser check"):
+    with pytest.raises(AssertionError) as failed:
         lab.run_all(WAIT * 2)
+    assert "ValueError: ltlib browser check" in str(failed.value)
+    assert "Error displaying widget" in str(failed.value)
