@@ -45,7 +45,7 @@ batch: venv
 test: venv
 	$(PY) -m pytest
 
-# needs PyPI: the dependency ranges resolve for Python 3.12 and 3.13 (pip --dry-run), Colab's install
+# needs PyPI: the dependency ranges resolve for Python 3.11, 3.12 and 3.13 (pip --dry-run), Colab's install
 test-network: venv
 	$(PY) -m pytest -m network tests/test_colab.py
 

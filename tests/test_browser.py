@@ -125,7 +125,7 @@ def _move_year_slider(lab, container, name: str, shots: Path):
 
     before = browser.map_state(lab, container)
     handle = container.find_element(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
-    ActionChains(lab.driver).click_and_hold(handle).move_by_offset(80, 0).release().perform()
+    ActionChains(lab.driver).click_and_hold(handle).move_by_offset(40, 0).release().perform()
 
     def changed(_):
         now = browser.map_state(lab, container)

@@ -1,5 +1,5 @@
 """Colab: one cell in every notebook, an install that keeps the runtime's torch, and dependency
-ranges that resolve with wheels on Python 3.12 and 3.13 (marker ``network``: needs PyPI)."""
+ranges that resolve with wheels on Python 3.11, 3.12 and 3.13 (marker ``network``: needs PyPI)."""
 from __future__ import annotations
 
 import re
@@ -121,7 +121,7 @@ def _dry_run(python_version: str, target: Path, *args: str) -> tuple[dict[str, s
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
 def test_all_extras_resolve_with_wheels(python_version, tmp_path):
     versions, seconds = _dry_run(python_version, tmp_path, ".[all]")
     print(f"Python {python_version}: {len(versions)} packages resolve in {seconds:.0f} s")
