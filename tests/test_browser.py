@@ -3,7 +3,7 @@
 displaying widget", then on each map: the data overlay and its legend are shown and cover no
 control, the layer panel opens on click and switching the top layer off hides its overlay and
 legend entry, the year slider (01) changes the overlay, and a click on the map (01, 02) shows
-the inspector's trajectory plot.
+the inspector's trajectory plot; no JavaScript error in the page (offline resource loads aside).
 
 Screenshots: ``$LTLIB_BROWSER_OUT`` (default ``outputs/browser/``), ``<notebook>_<step>.png``.
 """
@@ -182,6 +182,9 @@ def test_notebook_in_jupyterlab(lab, shots, name):
             _inspect_pixel(lab, container, state, name, shots)
         errors = lab.errors()
         assert not errors, f"{name}: error output after using the widgets:\n" + "\n---\n".join(errors)
+        js_errors = [e["message"] for e in lab.driver.get_log("browser")  # since the last notebook
+                     if e["level"] == "SEVERE" and "net::ERR_" not in e["message"]]  # offline tiles, fonts
+        assert not js_errors, f"{name}: JavaScript errors in the page:\n" + "\n".join(js_errors)
     except BaseException:
         print(f"{name}: failed; the page as it was: {_shot(lab, shots, name, 'failed')}")
         raise
