@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 DATA ?= data/sample
 
-.PHONY: venv demo test test-all lab bench sample batch clean-outputs
+.PHONY: venv demo test test-network test-browser test-all lab bench sample batch clean-outputs
 
 venv: $(STAMP)
 
@@ -44,6 +44,15 @@ batch: venv
 
 test: venv
 	$(PY) -m pytest
+
+# needs PyPI: the dependency ranges resolve for Python 3.11, 3.12 and 3.13 (pip --dry-run), Colab's install
+test-network: venv
+	$(PY) -m pytest -m network tests/test_colab.py
+
+# notebooks 01, 02, 05 in JupyterLab in headless chromium (apt-get install chromium chromium-driver);
+# screenshots in outputs/browser/ (LTLIB_BROWSER_OUT=dir to change)
+test-browser: venv
+	$(PY) -m pytest -m browser -s tests/test_browser.py
 
 test-all: venv
 	$(PY) -m pytest -m "" 

@@ -9,6 +9,7 @@ Data flow of every notebook::
 Modules
 -------
 config       study area, years, index definitions, dataset IDs, the seed's parameters
+colab        installs ltlib on Google Colab beside the runtime's torch (python -m ltlib.colab)
 params       LandTrendr and change-map parameters: one validated definition, with its Earth Engine form
 scene        the one loader: the sample, a folder of own stacks, Earth Engine downloads; Scene
 report       what a notebook ran, skipped and wrote (summary.json)

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# --- Where the package lives ----------------------------------------------------------------
+#: The repository the notebooks' Colab cell clones (with the sample data). The cell runs before
+#: ltlib is installed, so it spells this address out; tests/test_colab.py checks that every
+#: notebook's Colab cell is the same and uses exactly this value. Change it here and in the cells.
+REPOSITORY_URL = "https://github.com/ltlib/ltlib"
+
 # --- Study area -------------------------------------------------------------------------
 #: Bingham Canyon copper mine near Salt Lake City (seed change_map.js polygon), degrees.
 AOI_BBOX = (-112.22631597174929, 40.482462430709305, -112.05946111335085, 40.61081684118072)

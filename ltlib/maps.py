@@ -2,10 +2,18 @@
 
 The interactive maps need no tile server and no Earth Engine account: an array is
 reprojected to EPSG:4326, rendered to a PNG with its colour map, and laid on a
-``geemap.Map`` as an ``ipyleaflet.ImageOverlay`` with a layer control and a colorbar or
-legend. (Basemap tiles load only where the browser has internet; the overlays do not need
-them.) ``plot_*`` draw the same rasters on a matplotlib axis in map coordinates (km of the
-raster's CRS) for static output, papers and the README.
+``geemap.Map`` as an ``ipyleaflet.ImageOverlay``. Layout (see :mod:`ltlib.map_controls`):
+zoom and full screen top left, the layer panel (overlays and basemaps) top right, one
+collapsible legend panel bottom right whose entries show only while their layer is
+visible, sliders bottom left. The layer the notebook discusses is on top; truth and
+secondary layers are below and hidden at first. Satellite imagery and OpenStreetMap are
+offered as basemaps when the tile servers can be reached; offline the background is grey.
+
+:func:`show` puts a map and its pixel inspector (:mod:`ltlib.inspector`: click a pixel to
+plot its trajectory) in one widget; :func:`snapshot` draws the visible layers and their
+legends as a matplotlib figure, the static view that HTML renders of a notebook show.
+``plot_*`` draw rasters on a matplotlib axis in map coordinates (km of the raster's CRS) for
+static output, papers and the README.
 """
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ import io as _io
 
 import numpy as np
 
+from . import map_controls
 from .io import Grid
 
 
@@ -80,13 +89,34 @@ def categorical_rgba(data, colors: dict) -> np.ndarray:
     return rgba
 
 
-def make_map(grid: Grid, *, zoom=13, height="550px", **kw):
-    """A ``geemap.Map`` centred on the raster, with no Earth Engine initialisation."""
+def make_map(grid: Grid, *, zoom=13, height="550px", basemaps: bool | None = None, **kw):
+    """A ``geemap.Map`` centred on the raster, with no Earth Engine initialisation.
+
+    Only the controls that work without Earth Engine are kept (zoom, full screen, scale,
+    attribution); :func:`finish` adds the layer and legend panels. ``basemaps``: satellite
+    imagery and OpenStreetMap (True), none, a grey background (False), or None: both when the
+    tile server can be reached from here. The map has DOM class ``ltlib-map``.
+    """
     import geemap
+    from ipyleaflet import TileLayer
+    from ipywidgets import GridBox
 
     west, south, east, north = grid.bounds_lonlat()
+    kw = {"toolbar_ctrl": False, "draw_ctrl": False, "search_ctrl": False, "measure_ctrl": False, **kw}
     m = geemap.Map(center=((south + north) / 2, (west + east) / 2), zoom=zoom, height=height,
                    ee_initialize=False, **kw)
+    for c in [c for c in m.controls if isinstance(getattr(c, "widget", None), GridBox) and not c.widget.children]:
+        m.remove(c)  # geemap's empty toolbar box (top right), where the layer panel goes
+    for layer in [la for la in m.layers if isinstance(la, TileLayer)]:
+        m.remove(layer)  # geemap's default OpenStreetMap: replaced by the basemaps below, or none offline
+    if basemaps is None:
+        basemaps = map_controls.tiles_reachable()
+    m.ltlib_basemaps = map_controls.basemap_layers() if basemaps else []
+    for layer in m.ltlib_basemaps:
+        m.add(layer)
+    m.ltlib_legends = []
+    m.inspector = None
+    m.add_class("ltlib-map")
     return m
 
 
@@ -94,8 +124,17 @@ def _add_overlay(m, rgba, bounds, name, opacity):
     from ipyleaflet import ImageOverlay
 
     layer = ImageOverlay(url=_png_data_url(rgba), bounds=bounds, name=name, opacity=opacity)
+    layer.ltlib_rgba = rgba  # kept for snapshot()
     m.add(layer)
     return layer
+
+
+def add_legend(m, layer, title: str, items: dict):
+    """Give ``layer`` a class legend ({label: "#rrggbb"}) in the map's legend panel, shown while
+    the layer is visible; returns the entry."""
+    entry = map_controls.LegendEntry(layer, title, items=dict(items))
+    m.ltlib_legends.append(entry)
+    return entry
 
 
 def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None, vmax=None, label="",
@@ -107,7 +146,7 @@ def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None,
     rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
     if colorbar:
-        m.add_colorbar(vis_params={"min": vmin, "max": vmax}, cmap=cmap, label=label or name, layer_name=name)
+        m.ltlib_legends.append(map_controls.LegendEntry(layer, name, label=label, cmap=cmap, vmin=vmin, vmax=vmax))
     return layer
 
 
@@ -121,8 +160,7 @@ def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict
     rgba = categorical_rgba(ll, colors)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
     if legend:
-        m.add_legend(title=name, legend_dict={f"{k} {names.get(k, '')}".strip(): colors[k] for k in colors},
-                     layer_name=name)
+        add_legend(m, layer, name, {f"{k} {names.get(k, '')}".strip(): colors[k] for k in colors})
     return layer
 
 
@@ -144,9 +182,77 @@ def add_rgb(m, rgb, grid: Grid, name: str, *, opacity=0.9):
 
 
 def finish(m):
-    """Add the layer control (call once after adding layers); returns the map."""
-    m.add_layer_control()
+    """Add the layer panel (top right) and the legend panel (bottom right); call once after
+    adding the layers. Returns the map."""
+    from ipyleaflet import ImageOverlay, WidgetControl
+
+    overlays = [la for la in m.layers if isinstance(la, ImageOverlay)]
+    m.add(WidgetControl(widget=map_controls.layer_panel(overlays, m.ltlib_basemaps), position="topright"))
+    if m.ltlib_legends:
+        order = {id(la): i for i, la in enumerate(m.layers)}
+        entries = sorted(m.ltlib_legends, key=lambda e: -order.get(id(e.layer), -1))  # top layer first
+        m.add(WidgetControl(widget=map_controls.legend_panel(entries), position="bottomright"))
     return m
+
+
+def show(m, static=None):
+    """Display the map with its pixel inspector's output below it (when it has one) and, when
+    ``static`` (a PNG file, e.g. the saved :func:`snapshot`) is given, that image below: the view
+    an HTML render of the notebook shows, where widgets are blank. Returns None (it displays)."""
+    import ipywidgets as w
+    from IPython.display import Image, display
+
+    view = m if m.inspector is None else w.VBox([m, m.inspector.out])
+    display(view)
+    if static is not None:
+        display(Image(filename=str(static)))
+
+
+def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
+    """A matplotlib figure of the map's visible overlays (bottom to top, lon/lat axes) and the
+    legends of the visible layers: the static view of an interactive map, for HTML renders
+    and reports (save it, then :func:`show` the map with it). ``title``: default the top visible
+    layer's legend title or name."""
+    from ipyleaflet import ImageOverlay
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    shown = [la for la in m.layers if isinstance(la, ImageOverlay) and la.visible and hasattr(la, "ltlib_rgba")]
+    entries = [e for e in m.ltlib_legends if e.layer.visible]
+    bars = [e for e in entries if e.cmap is not None]
+    # a Figure outside pyplot: the notebook shows it once, through show(), not again at the cell's end
+    fig = Figure(figsize=(width_in, width_in * 0.7 + 0.45 * len(bars)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, lax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.25]})
+    lax.axis("off")  # the class legends' column
+    ax.set_facecolor("0.85")  # the grey of an offline map
+    for la in shown:
+        (s, w), (n, e) = la.bounds
+        ax.imshow(la.ltlib_rgba, extent=(w, e, s, n), alpha=la.opacity, interpolation="nearest")
+    if shown:
+        ax.set_aspect(1 / np.cos(np.radians((s + n) / 2)))
+    ax.ticklabel_format(useOffset=False)
+    ax.locator_params(axis="x", nbins=4)
+    ax.set_xlabel("Longitude (degrees)")
+    ax.set_ylabel("Latitude (degrees)")
+    if title is None:
+        top = [e.title for e in entries if shown and e.layer is shown[-1]]
+        title = top[0] if top else shown[-1].name if shown else "(no layer visible)"
+    ax.set_title(title, fontsize=10)
+    for e in bars:
+        sm = ScalarMappable(norm=Normalize(e.vmin, e.vmax), cmap=e.cmap)
+        cb = fig.colorbar(sm, ax=ax, orientation="horizontal", fraction=0.04, pad=0.02, aspect=30)
+        cb.set_label(f"{e.title}: {e.label}" if e.label else e.title, fontsize=8)
+    top = 1.0
+    for e in reversed([e for e in entries if e.cmap is None]):  # top layer's legend first
+        handles = [Patch(color=c, label=k) for k, c in e.items.items()]
+        lax.add_artist(lax.legend(handles=handles, title=e.title, loc="upper left", bbox_to_anchor=(0, top),
+                                  fontsize=7, title_fontsize=8, frameon=False, alignment="left"))
+        top -= 0.055 * (len(handles) + 1.6)
+    return fig
 
 
 # ----------------------------------------------------------------------------- matplotlib
@@ -199,7 +305,7 @@ def add_year_slider(m, stack, name: str, *, cmap="viridis", vmin=None, vmax=None
 
     The colour range is fixed over all years (2-98th percentile of the whole stack unless
     given), so brightness changes on the map are real changes. Returns the slider widget
-    (displayed on the map as a control).
+    (displayed on the map as a control, bottom left).
     """
     import ipywidgets as widgets
     from ipyleaflet import WidgetControl
@@ -220,48 +326,78 @@ def add_year_slider(m, stack, name: str, *, cmap="viridis", vmin=None, vmax=None
         ll, _ = _to_lonlat(stack.band(change["new"]), stack.grid, categorical=False)
         rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
         layer.url = _png_data_url(rgba)
-        layer.name = f"{name}"
+        layer.ltlib_rgba = rgba
+        entry.retitle(f"{name}: {change['new']}")
 
+    entry = next(e for e in m.ltlib_legends if e.layer is layer)
+    entry.retitle(f"{name}: {year}")
     slider.observe(_update, names="value")
-    m.add(WidgetControl(widget=slider, position="topright"))
+    m.add(WidgetControl(widget=slider, position="bottomleft"))
     return slider
 
 
-def stack_map(scene, index: str, *, year=None, cmap: str = "YlGn"):
-    """A map of one index of a :class:`~ltlib.scene.Scene` with a year slider.
-
-    The scene's truth classes, when it has them, are a layer *below* the index and hidden
-    at first (switch them on in the layer control), so the layer the slider changes is the
-    one on view. Returns the finished map (``m.slider`` is the year slider).
-    """
+def _truth_layer(m, truth_class, grid):
+    """The truth classes as a hidden layer with its legend (shown when switched on)."""
     from . import config
 
+    layer = add_categorical(m, np.asarray(truth_class, np.float32), grid, "Truth trajectory class",
+                            names=config.CLASS_NAMES, colors=config.CLASS_COLORS)
+    layer.visible = False
+    return layer
+
+
+def _truth_value(truth_class):
+    from . import config
+
+    return {} if truth_class is None else {"truth class": (np.asarray(truth_class), config.CLASS_NAMES)}
+
+
+def stack_map(scene, index: str, *, year=None, cmap: str = "YlGn", basemaps=None):
+    """A map of one index of a :class:`~ltlib.scene.Scene` with a year slider and an inspector.
+
+    The scene's truth classes, when it has them, are a layer *below* the index and hidden
+    at first (switch them on in the layer panel), so the layer the slider changes is the
+    one on view. A click plots the pixel's series (and says its truth class). Returns the
+    finished map (``m.slider`` is the year slider, ``m.inspector`` the inspector).
+    """
+    from .inspector import Inspector, stack_unit
+
     stack = scene.stack(index)
-    m = make_map(stack.grid)
-    if scene.truth is not None:
-        layer = add_categorical(m, scene.truth["class"], scene.truth["grid"], "Truth trajectory class",
-                                names=config.CLASS_NAMES, colors=config.CLASS_COLORS, legend=False)
-        layer.visible = False
-    unit = f"{stack.name} x {1 / stack.scale:g}" if stack.scale != 1 else stack.name
-    m.slider = add_year_slider(m, stack, f"{stack.name} (year on the slider)", cmap=cmap, year=year, label=unit)
+    m = make_map(stack.grid, basemaps=basemaps)
+    truth = scene.truth["class"] if scene.truth is not None else None
+    if truth is not None:
+        _truth_layer(m, truth, scene.truth["grid"])
+    m.slider = add_year_slider(m, stack, str(stack.name), cmap=cmap, year=year, label=stack_unit(stack))
+    Inspector(stack.grid, {str(stack.name): stack}, values=_truth_value(truth)).attach(m)
     return finish(m)
 
 
-def landtrendr_map(run, *, start_year=None, end_year=None):
+def landtrendr_map(run, source=None, *, start_year=None, end_year=None, basemaps=None):
     """A map of a :class:`~ltlib.landtrendr.run.LandTrendrRun`: loss year and magnitude, gain year.
 
-    The loss year of detection is on top (the layer the notebook discusses); each layer has its
-    own colour bar. Returns the finished map.
+    The loss year of detection is on top and on view (the layer the notebook discusses); the
+    magnitude and the gain year are below, hidden at first; each has its own colour bar, shown
+    while the layer is. With ``source`` (the stack of ``run.index``) a click plots the pixel's
+    source values, LandTrendr fit and vertices. Returns the finished map.
     """
+    from .inspector import Inspector
+
     y0 = int(run.years[0]) if start_year is None else start_year
     y1 = int(run.years[-1]) if end_year is None else end_year
-    m = make_map(run.grid)
-    add_continuous(m, run.gain["yod"], run.grid, "Gain: year of detection", cmap="viridis", vmin=y0, vmax=y1,
-                   label="year of detection (gain)")
-    add_continuous(m, run.loss["mag"], run.grid, "Loss: magnitude", cmap="magma_r",
-                   label=f"{run.index} x 1000 lost")
+    m = make_map(run.grid, basemaps=basemaps)
+    gain = add_continuous(m, run.gain["yod"], run.grid, "Gain: year of detection", cmap="viridis", vmin=y0,
+                          vmax=y1, label="year of the greatest gain")
+    mag = add_continuous(m, run.loss["mag"], run.grid, "Loss: magnitude", cmap="magma_r",
+                         label=f"{run.index} x 1000 lost")
+    gain.visible = mag.visible = False
     add_continuous(m, run.loss["yod"], run.grid, "Loss: year of detection", cmap="plasma", vmin=y0, vmax=y1,
-                   label="year of detection (loss)")
+                   label="year of the greatest loss")
+    if source is not None:
+        vertices = run.result.is_vertex if run.result is not None else None
+        values = {"loss year": (run.loss["yod"], None), "loss magnitude": (run.loss["mag"], None),
+                  "gain year": (run.gain["yod"], None)}
+        Inspector(run.grid, {run.index: source}, fits={run.index: run.fitted[run.index]}, vertices=vertices,
+                  values=values).attach(m)
     return finish(m)
 
 
@@ -299,68 +435,83 @@ def add_ee_time_slider(m, collection, vis: dict, *, start_year: int, end_year: i
     return m
 
 
-def sar_change_map(result, grid: Grid, dates):
+def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
     """A map of the omnibus change maps (:class:`ltlib.sar.OmnibusResult` on ``grid``; ``dates``
-    the K image dates): smap, cmap and fmap layers, each with its own colour bar or legend, and
-    the seed's composite (R = cmap, G = smap, B = fmap) on top. Unchanged pixels are
-    transparent. Returns the finished map."""
+    the K image dates): the seed's composite (R = cmap, G = smap, B = fmap) on top and on view,
+    and the single maps smap, cmap and fmap below it, hidden at first, each with its own colour
+    map and colour bar or legend (shown while the layer is). Unchanged pixels are transparent.
+    Returns the finished map."""
     from . import plots, sar
 
     k = result.k
-    first = f"1 = {dates[0]}/{dates[1]}"
-    m = make_map(grid)
-    for name, what in (("smap", "first"), ("cmap", "last")):
+    last = len(dates) - 1
+    m = make_map(grid, basemaps=basemaps)
+    for name, what, cmap in (("smap", "first", "cividis"), ("cmap", "last", "plasma")):
         a = getattr(result, name)
-        add_continuous(m, np.where(result.valid & (a > 0), a, np.nan).astype(float), grid, f"{name}: {what} change",
-                       cmap="viridis", vmin=1, vmax=max(k - 1, 2),
-                       label=f"{name}: interval of the {what} change ({first})")
+        layer = add_continuous(m, np.where(result.valid & (a > 0), a, np.nan).astype(float), grid,
+                               f"{name}: {what} change", cmap=cmap, vmin=1, vmax=max(k - 1, 2),
+                               label=f"interval of the {what} change (1 = {dates[0]}..{dates[1]}, "
+                                     f"{last} = ..{dates[-1]})")
+        layer.visible = False
     colors = plots.fmap_colors(max(int(result.fmap.max()), 1))
-    add_categorical(m, np.where(result.valid & (result.fmap > 0), result.fmap, np.nan), grid,
-                    "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
-                    colors=colors)
+    layer = add_categorical(m, np.where(result.valid & (result.fmap > 0), result.fmap, np.nan), grid,
+                            "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
+                            colors=colors)
+    layer.visible = False
     sar.add_composite(m, result, grid)
     return finish(m)
 
 
-def cluster_map(runs, truth=None):
+def cluster_map(runs, truth=None, trajectories=None, *, basemaps=None):
     """A map of :class:`ltlib.cluster.ClusterRun` label images, one layer each with its legend.
 
-    The last run is on top; the scene's truth classes (``scene.truth``), when given, are a
-    layer below the clusters and hidden at first (switch them on in the layer control).
-    Label -1 (no data) is transparent; label k (flat pixels, set aside) is black. Returns the
+    The last run is on top and on view, the others below it and hidden at first; the scene's
+    truth classes (``scene.truth``), when given, are a hidden layer below the clusters (switch
+    them on in the layer panel). Label -1 (no data) is transparent; label k (flat pixels, set
+    aside) is black. With ``trajectories`` (:class:`ltlib.cluster.Trajectories`) a click plots
+    the pixel's series of the clustered indices and says its cluster in each run. Returns the
     finished map.
     """
-    from . import config
+    from .inspector import Inspector
 
     runs = [r for r in runs if r is not None]
     if not runs:
         raise ValueError("cluster_map needs at least one ClusterRun")
-    m = make_map(runs[0].grid)
+    m = make_map(runs[0].grid, basemaps=basemaps)
     if truth is not None:
-        layer = add_categorical(m, truth["class"], truth["grid"], "Truth trajectory class",
-                                names=config.CLASS_NAMES, colors=config.CLASS_COLORS, legend=False)
-        layer.visible = False
-    for run in runs:
+        _truth_layer(m, truth["class"], truth["grid"])
+    values = {}
+    for i, run in enumerate(runs):
         img = run.label_image()
         names, colors = run.legend()
         present = {int(v) for v in np.unique(img) if v >= 0}
-        add_categorical(m, np.where(img >= 0, img, np.nan), run.grid, f"k-Shape {run.title}",
-                        names={v: names[v] for v in present}, colors={v: colors[v] for v in present})
+        shown = np.where(img >= 0, img, np.nan)
+        layer = add_categorical(m, shown, run.grid, f"k-Shape {run.title}",
+                                names={v: names[v] for v in present}, colors={v: colors[v] for v in present})
+        layer.visible = i == len(runs) - 1
+        values[f"cluster ({run.title})"] = (shown, names)
+    if trajectories is not None:
+        indices = list(dict.fromkeys(ix for run in runs for ix in run.indices))
+        values.update(_truth_value(None if truth is None else truth["class"]))
+        Inspector(runs[0].grid, {ix: trajectories.stacks[ix] for ix in indices}, values=values).attach(m)
     return finish(m)
 
 
-def trajectory_class_map(class_map, grid: Grid, *, name: str = "Trajectory class", truth=None):
+def trajectory_class_map(class_map, grid: Grid, *, name: str = "Trajectory class", truth=None, series=None,
+                         basemaps=None):
     """A map of a trajectory class map (uint8 (H, W), 255 = unclassified, transparent) with its
     legend; truth classes (H, W), when given, are a hidden layer below it (switch it on in the
-    layer control). Returns the finished map."""
+    layer panel). With ``series`` (the classified :class:`~ltlib.io.Stack`) a click plots the
+    pixel's series and says its class (and truth class). Returns the finished map."""
     from . import config
+    from .inspector import Inspector
 
     names, colors = config.CLASS_NAMES, config.CLASS_COLORS
-    m = make_map(grid)
+    m = make_map(grid, basemaps=basemaps)
     if truth is not None:
-        layer = add_categorical(m, np.asarray(truth, np.float32), grid, "Truth trajectory class", names=names,
-                                colors=colors, legend=False)
-        layer.visible = False
+        _truth_layer(m, truth, grid)
     shown = np.where(np.asarray(class_map) == 255, np.nan, class_map).astype(np.float32)
     add_categorical(m, shown, grid, name, names=names, colors=colors)
+    if series is not None:
+        Inspector(grid, {str(series.name): series}, values={"class": (shown, names), **_truth_value(truth)}).attach(m)
     return finish(m)

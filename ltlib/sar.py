@@ -710,7 +710,7 @@ def add_composite(m, result: OmnibusResult, grid, name: str = "cmap/smap/fmap co
     shown = (result.valid & (result.fmap > 0))[..., None]
     layer = maps.add_rgb(m, np.where(shown, rgb, np.nan), grid, name, opacity=opacity)
     fm = max(int(result.fmap.max()), 1)
-    m.add_legend(title=name, layer_name=name, legend_dict={
+    maps.add_legend(m, layer, name, {
         f"red: interval of the last change (cmap, 1..{result.k - 1})": "#ff0000",
         f"green: interval of the first change (smap, 1..{result.k - 1})": "#00ff00",
         f"blue: number of changes (fmap, 1..{fm})": "#0000ff",

@@ -11,7 +11,11 @@ importing this module costs nothing outside a notebook.
 from __future__ import annotations
 
 
-def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0):
+#: Width of the parameter labels: the longest, "preventOneYearRecovery", in full.
+LABEL_WIDTH = "190px"
+
+
+def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0, *, inspector=None):
     """An ipywidgets panel that refits one pixel of a stack live as LandTrendr parameters change.
 
     Parameters
@@ -21,17 +25,21 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0):
     params : ltlib.params.LandTrendrParams, optional
         The starting values (default: the seed's); the same object the notebook fits with.
     row, col : int
-        Pixel shown first (the panel has sliders for both).
+        Pixel shown first (row and column boxes in the panel choose another).
+    inspector : ltlib.inspector.Inspector, optional
+        A map's inspector (``m.inspector``): a click on that map refits the clicked pixel here.
 
     Returns
     -------
     ipywidgets.VBox
-        The sliders and the plot; display it in a notebook.
+        The parameters, the pixel and the plot; display it in a notebook. ``panel.fit`` is the
+        last :func:`~ltlib.landtrendr.segment` result, ``panel.controls`` the widgets by name.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
     from . import config
+    from .inspector import stack_unit
     from .landtrendr import segment
     from .params import LandTrendrParams
 
@@ -39,11 +47,16 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0):
     info = config.INDICES.get(str(stack.name).upper())
     distdir = info.distdir if info else -1
     h, wd = stack.grid.shape
-    style = {"description_width": "initial"}  # full labels, not "maxSegm..."
+    if inspector is not None and inspector.grid.shape != stack.grid.shape:
+        raise ValueError(f"the inspector's grid {inspector.grid.shape} is not the stack's {stack.grid.shape}")
+    style = {"description_width": LABEL_WIDTH}  # full labels, not "maxSegm..."
+    wide = w.Layout(width="430px")
     out = w.Output()
     ctl = dict(
-        row=w.IntSlider(row, 0, h - 1, description="row", style=style),
-        col=w.IntSlider(col, 0, wd - 1, description="col", style=style),
+        row=w.BoundedIntText(row, min=0, max=h - 1, description="row", style={"description_width": "40px"},
+                             layout=w.Layout(width="130px")),
+        col=w.BoundedIntText(col, min=0, max=wd - 1, description="col", style={"description_width": "40px"},
+                             layout=w.Layout(width="130px")),
         max_segments=w.IntSlider(params.max_segments, 1, 10, description="maxSegments", style=style),
         spike_threshold=w.FloatSlider(params.spike_threshold, min=0.5, max=1.0, step=0.05,
                                       description="spikeThreshold", style=style),
@@ -57,12 +70,20 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0):
                                              description="preventOneYearRecovery", style=style),
     )
 
+    for name, c in ctl.items():
+        if name not in ("row", "col"):
+            c.layout = wide
+    panel = w.VBox()
+    held = []  # non-empty while a click sets row and column: one refit, not two
+
     def redraw(*_):
+        if held:
+            return
         values = {k: c.value for k, c in ctl.items()}
         r0, c0 = values.pop("row"), values.pop("col")
         p = params.replace(**values)
         y = stack.data[:, r0, c0]
-        res = segment(y, stack.years, distdir=distdir, **p.as_dict())
+        res = panel.fit = segment(y, stack.years, distdir=distdir, **p.as_dict())
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(9, 3.5))
@@ -72,12 +93,26 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0):
             ax.plot(vy, vv, "s", color="tab:red", label=f"{len(vy)} vertices")
             ax.set_title(f"pixel ({r0}, {c0}): p = {res.p_value[0]:.3g}, RMSE = {res.rmse[0]:.1f}")
             ax.set_xlabel("Year")
-            ax.set_ylabel(f"{stack.name} x {1 / stack.scale:g}" if stack.scale != 1 else stack.name)
+            ax.set_ylabel(stack_unit(stack))
             ax.legend(loc="best", fontsize=8)
             plt.show()
+
+    def follow(r, c):
+        held.append(True)
+        try:
+            ctl["row"].value, ctl["col"].value = r, c
+        finally:
+            held.clear()
+        redraw()
 
     for c in ctl.values():
         c.observe(redraw, names="value")
     redraw()
-    items = list(ctl.values())
-    return w.VBox([w.HBox(items[:4]), w.HBox(items[4:]), out])
+    hint = "click a pixel on the map above to refit it here, or type its" if inspector is not None else "type a"
+    pixel = w.HBox([w.HTML(f"Pixel ({hint} row and column):"), ctl["row"], ctl["col"]])
+    if inspector is not None:
+        inspector.listeners.append(follow)
+    params_ = [c for k, c in ctl.items() if k not in ("row", "col")]
+    panel.children = [pixel, w.GridBox(params_, layout=w.Layout(grid_template_columns="repeat(2, 440px)")), out]
+    panel.controls = ctl
+    return panel

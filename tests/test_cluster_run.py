@@ -207,10 +207,21 @@ def test_elbow_views_and_cluster_figures(planted_scene):
     assert "k=3" in fig._suptitle.get_text() and sum(a.get_visible() for a in fig.axes) == 3
     fig = plots.cluster_maps_figure([run, None], truth={"class": truth, "grid": GRID})
     assert [a.get_title() for a in fig.axes] == ["Truth trajectory class", "k-Shape NDVI, k=3"]
-    m = maps.cluster_map([run], truth={"class": truth, "grid": GRID})
+    m = maps.cluster_map([run], truth={"class": truth, "grid": GRID}, trajectories=traj, basemaps=False)
     names = [layer.name for layer in m.layers]
     assert names.index("Truth trajectory class") < names.index("k-Shape NDVI")
     assert not next(layer for layer in m.layers if layer.name == "Truth trajectory class").visible
+    # a click says the pixel's cluster and truth class and plots its NDVI
+    from ltlib import inspector
+
+    r, c = 2, 3
+    lon, lat = inspector.lonlat(GRID, r, c)
+    assert m.inspector.handle(type="click", coordinates=[lat, lon]) == (r, c)
+    label = int(run.label_image()[r, c])
+    assert f"cluster (NDVI): {label} " in m.inspector.out.outputs[0]["text"]
+    assert f"truth class: {truth[r, c]} " in m.inspector.out.outputs[0]["text"]
+    np.testing.assert_array_equal(m.inspector.figure(r, c).axes[0].lines[0].get_ydata(),
+                                  traj.stacks["NDVI"].data[:, r, c])
     plt.close("all")
 
 

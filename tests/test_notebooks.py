@@ -86,6 +86,38 @@ def test_collect_landsat_summary(executed_notebook):
     for key in ("landsat_ndvi", "landsat_tcw", "landsat_truth", "s1_vv", "s1_vh", "scene"):
         assert (out / s["files"][key]).exists(), key
     assert (out / "landsat" / "ndvi.tif").read_bytes() == (DATA / "landsat" / "ndvi.tif").read_bytes()
+    # the timelapse: one frame per year, a GIF Pillow reads
+    from PIL import Image
+
+    assert s["timelapse"]["n_frames"] == 51 and s["timelapse"]["first_year"] == 1972
+    with Image.open(out / s["files"]["timelapse_gif"]) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 51
+
+
+MAP_CELL = "maps.show("
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_map_cells_leave_a_static_image(executed_notebook, name):
+    """An HTML render (nbconvert, GitHub) shows no widget: each map cell also leaves a PNG."""
+    summary = executed_notebook(name)
+    nb = json.loads((Path(summary["_output_dir"]) / f"{name}.ipynb").read_text())
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and MAP_CELL in "".join(c["source"])]
+    assert len(cells) == 1, f"{name}: {len(cells)} map cells"
+    for cell in cells:
+        kinds = [set(o.get("data", {})) for o in cell["outputs"]]
+        assert not any(o["output_type"] == "error" for o in cell["outputs"])
+        assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), f"{name}: no map widget"
+        assert any("image/png" in k for k in kinds), f"{name}: the map cell has no static image"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n[:2] in ("01", "02", "03", "04")])
+def test_notebook_tells_the_reader_to_click_the_map(name):
+    nb = _nb(name)
+    text = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "Click a pixel on the map" in text
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert MAP_CELL in code
 
 
 def _code_cells(name):

@@ -150,9 +150,7 @@ def test_detect_changes_needs_a_stack(sample_scene):
 
 
 # ----------------------------------------------------------------------------- figures and map
-def test_figures_and_map(sample_scene, small_s1, monkeypatch):
-    import geemap
-
+def test_figures_and_map(sample_scene, small_s1):
     from ltlib import maps, plots
 
     period = sar_run.choose_period(sample_scene)
@@ -164,19 +162,15 @@ def test_figures_and_map(sample_scene, small_s1, monkeypatch):
             plots.plot_change_proportions(run.proportions(), run.dates, title="t"),
             plots.plot_detections_per_interval(run.result.bmap, small_s1.truth["bmap"], run.result.valid, run.dates)]
     assert all(f.axes for f in figs)
-    labels = []
-    original = geemap.Map.add_colorbar
-
-    def record(self, *args, **kw):
-        labels.append(kw.get("label"))
-        return original(self, *args, **kw)
-
-    monkeypatch.setattr(geemap.Map, "add_colorbar", record)
-    m = maps.sar_change_map(run.result, run.grid, run.dates)
+    m = maps.sar_change_map(run.result, run.grid, run.dates, basemaps=False)
     names = [layer.name for layer in m.layers]
-    assert {"smap: first change", "cmap: last change", "fmap: number of changes",
-            "cmap/smap/fmap composite"} <= set(names)
-    # the smap and cmap colour bars say which map they belong to
-    assert len(labels) == 2 and labels[0] != labels[1]
-    assert labels[0].startswith("smap: interval of the first change")
-    assert labels[1].startswith("cmap: interval of the last change")
+    assert names[-1] == "cmap/smap/fmap composite"  # the seed's view on top
+    assert {"smap: first change", "cmap: last change", "fmap: number of changes"} <= set(names)
+    on_view = [layer.name for layer in m.layers if layer.visible]
+    assert on_view == ["cmap/smap/fmap composite"]  # the single maps wait in the layer panel
+    # the smap and cmap colour bars have their own title, meaning and colour map
+    bars = {e.title: e for e in m.ltlib_legends if e.cmap is not None}
+    assert set(bars) == {"smap: first change", "cmap: last change"}
+    assert bars["smap: first change"].label.startswith("interval of the first change (1 = ")
+    assert bars["cmap: last change"].label.startswith("interval of the last change (1 = ")
+    assert bars["smap: first change"].cmap != bars["cmap: last change"].cmap
