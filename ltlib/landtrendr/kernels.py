@@ -42,6 +42,7 @@ import numba as nb
 import numpy as np
 
 _DWF = 2.0  # IDL distweightfactor
+_CHUNK = 256  # pixels per parallel task of _segment_all (one work space each)
 
 
 # ----------------------------------------------------------------------------- numerics
@@ -85,13 +86,38 @@ def _betacf(a, b, x):
 
 
 @nb.njit(cache=True)
+def _half_lgammas(m):
+    """``lgamma(k / 2)`` for k = 0..m-1 (k = 0 unused), by the same libm as the kernels."""
+    out = np.full(m, np.inf)
+    for k in range(1, m):
+        out[k] = math.lgamma(k / 2.0)
+    return out
+
+
+#: lgamma of the half-integers the F test needs (its degrees of freedom are counts of
+#: observations): a table look-up instead of three lgamma calls per model, same values
+_LGAMMA_HALF = _half_lgammas(1024)
+
+
+@nb.njit(cache=True)
+def _lgamma_half(k):
+    """lgamma(k / 2) for an integer k >= 1."""
+    if k < _LGAMMA_HALF.shape[0]:
+        return _LGAMMA_HALF[k]
+    return math.lgamma(k / 2.0)
+
+
+@nb.njit(cache=True)
 def _betai(a, b, x):
-    """Regularised incomplete beta I_x(a, b)."""
+    """Regularised incomplete beta I_x(a, b); ``a`` and ``b`` are halves of integers."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
+    ka = int(2.0 * a + 0.5)
+    kb = int(2.0 * b + 0.5)
+    front = math.exp(_lgamma_half(ka + kb) - _lgamma_half(ka) - _lgamma_half(kb) + a * math.log(x)
+                     + b * math.log(1.0 - x))
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
@@ -287,10 +313,11 @@ def _find_vertices(x, y, target):
 def _angle_diff(x0, x1, x2, y0, y1, y2, yrange, dwf):
     ydiff2 = y2 - y1
     ydiff1 = y1 - y0
-    a1 = math.atan(ydiff1 / (x1 - x0)) if x1 != x0 else 0.0
-    a2 = math.atan(ydiff2 / (x2 - x1)) if x2 != x1 else 0.0
+    s1 = abs(ydiff1 / (x1 - x0)) if x1 != x0 else 0.0
+    s2 = abs(ydiff2 / (x2 - x1)) if x2 != x1 else 0.0
     scaler = max(0.0, ydiff2 * dwf / yrange) + 1.0 if yrange != 0.0 else 1.0
-    return max(abs(a1), abs(a2)) * scaler
+    # max(|atan s1|, |atan s2|) = atan(max(|s1|, |s2|)): atan is odd and increasing (one call)
+    return math.atan(max(s1, s2)) * scaler
 
 
 @nb.njit(cache=True)
@@ -341,8 +368,12 @@ def _vet_verts(x, y, v, desired):
 
 @nb.njit(cache=True)
 def _best_trace(x, y, v, yfit, slopes, vv):
-    """find_best_trace: segment by segment, point-to-point or (anchored) regression."""
+    """find_best_trace: segment by segment, point-to-point or (anchored) regression.
+
+    Returns the residual sum of squares of ``yfit``, summed in time order as it is written
+    (a segment's end point is the next one's start, written with the same value)."""
     nv = v.shape[0]
+    ssr = 0.0
     for k in range(nv):
         vv[k] = y[v[k]]
     for s in range(nv - 1):
@@ -371,15 +402,19 @@ def _best_trace(x, y, v, yfit, slopes, vv):
             sse_d += rd * rd
             sse_a += ra * ra
         if sse_d > sse_a:  # pick_better_fit: the alternative only when strictly better
-            for i in range(a, b + 1):
-                yfit[i] = alt0 + (x[i] - x0) * aslope
+            y0 = alt0
             slopes[s] = aslope
         else:
-            for i in range(a, b + 1):
-                yfit[i] = vv[s] + (x[i] - x0) * dslope
+            y0 = vv[s]
             slopes[s] = dslope
+        for i in range(a, b):
+            yfit[i] = y0 + (x[i] - x0) * slopes[s]
+            ssr += (y[i] - yfit[i]) ** 2
+        yfit[b] = y0 + (x[b] - x0) * slopes[s]
         vv[s] = yfit[a]
         vv[s + 1] = yfit[b]
+    last = v[nv - 1]
+    return ssr + (y[last] - yfit[last]) ** 2
 
 
 @nb.njit(cache=True)
@@ -390,6 +425,7 @@ def _lsq_trace(x, y, v, yfit, slopes, vv):
     start, t on its end), so the normal equations are tridiagonal and symmetric positive
     definite (each vertex is an observation with weight 1 on it): solved in O(n) by the Thomas
     algorithm instead of a dense SVD least-squares per model (half the run time before).
+    Returns the residual sum of squares, as :func:`_best_trace`.
     """
     nv = v.shape[0]
     n = y.shape[0]
@@ -418,13 +454,18 @@ def _lsq_trace(x, y, v, yfit, slopes, vv):
     vv[nv - 1] = r[nv - 1] / d[nv - 1]
     for k in range(nv - 2, -1, -1):
         vv[k] = (r[k] - e[k] * vv[k + 1]) / d[k]
+    ssr = 0.0
     for s in range(nv - 1):
         a = v[s]
         b = v[s + 1]
         span = x[b] - x[a]
         slopes[s] = (vv[s + 1] - vv[s]) / span
-        for i in range(a, b + 1):
+        for i in range(a, b):
             yfit[i] = vv[s] + (x[i] - x[a]) * slopes[s]
+            ssr += (y[i] - yfit[i]) ** 2
+        yfit[b] = vv[s] + (x[b] - x[a]) * slopes[s]
+    last = v[nv - 1]
+    return ssr + (y[last] - yfit[last]) ** 2
 
 
 @nb.njit(cache=True)
@@ -442,13 +483,10 @@ def _total_ss(y):
 
 
 @nb.njit(cache=True)
-def _stats(y, yfit, npred, ss):
-    """calc_fitting_stats3: (f_stat, p_of_f) of the model against a flat line; ``ss`` is
-    :func:`_total_ss` of ``y`` (the same for every model of a ladder, so computed once)."""
-    n = y.shape[0]
-    ssr = 0.0
-    for i in range(n):
-        ssr += (y[i] - yfit[i]) ** 2
+def _stats(ssr, ss, n, npred):
+    """calc_fitting_stats3: (f_stat, p_of_f) of a model with residual sum of squares ``ssr``
+    against a flat line; ``ss`` is :func:`_total_ss` of the ``n`` observations (the same for
+    every model of a ladder, so computed once)."""
     if ssr > ss:
         ssr = ss
     dfr = npred
@@ -518,8 +556,6 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
     # so outside the IDL preset the change is made in a working copy only.
     yw = y if idl else y.copy()
     vv = np.empty(nvert)
-    yfit = np.empty(n)
-    slopes = np.empty(nvert)
     ss = _total_ss(y)
     for i in range(nvert - 1):
         nv = nvert - i
@@ -552,21 +588,18 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
             for k in range(remove, pv - 1):
                 v[k] = v[k + 1]
         vcur = v[:nv]
+        # the model's fit and slopes are written straight into its rows
         if lsq:
-            _lsq_trace(x, y, vcur, yfit, slopes, vv)
+            ssr = _lsq_trace(x, y, vcur, myfit[i], mslope[i], vv)
         else:
-            _best_trace(x, y, vcur, yfit, slopes, vv)
+            ssr = _best_trace(x, y, vcur, myfit[i], mslope[i], vv)
         if idl and i > 0:
             ss = _total_ss(y)  # the IDL's ladder alters y itself (yw is y)
-        f, p = _stats(y, yfit, 2 * (nv - 1), ss)
+        f, p = _stats(ssr, ss, n, 2 * (nv - 1))
         mnv[i] = nv
         for k in range(nv):
             mv[i, k] = vcur[k]
             mvv[i, k] = vv[k]
-        for k in range(nv - 1):
-            mslope[i, k] = slopes[k]
-        for k in range(n):
-            myfit[i, k] = yfit[k]
         if idl:
             _trunc(mvv[i, :nv])
             _trunc(myfit[i])
@@ -610,10 +643,13 @@ def _pick(mp, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
 
 @nb.njit(cache=True)
 def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                   fitted, isvert):
-    """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f)."""
+                   fitted, isvert, wf, goods, mv_, mvv_, msl_, myf_, mp_, mf_, mnv_):
+    """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f).
+
+    ``wf`` (3, T) float64, ``goods`` (T,) int64 and the model arrays ``mv_``, ``mvv_``, ``msl_``,
+    ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space reused from pixel to
+    pixel (:func:`_workspace`), so a pixel allocates only inside the stages."""
     T = yall.shape[0]
-    goods = np.empty(T, np.int64)
     n = 0
     for t in range(T):
         if not math.isnan(yall[t]):
@@ -625,12 +661,13 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
         for t in range(T):
             fitted[t] = np.nan
         return np.nan, np.nan, np.nan
-    x = np.empty(n)
-    y = np.empty(n)
+    x = wf[0, :n]
+    y = wf[1, :n]
+    src = wf[2, :n]
     for k in range(n):
         x[k] = xall[goods[k]]
         y[k] = yall[goods[k]]
-    src = y.copy()
+        src[k] = y[k]
     p_out = 1.0
     f_out = 0.0
     flat = True
@@ -642,13 +679,13 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
         if nvert > 2:
             nm = nvert - 1
             # every model of the ladder writes its row before _pick reads it
-            mv = np.empty((nm, nvert), np.int64)
-            mvv = np.empty((nm, nvert))
-            msl = np.empty((nm, nvert))
-            myf = np.empty((nm, n))
-            mp = np.empty(nm)
-            mf = np.empty(nm)
-            mnv = np.empty(nm, np.int64)
+            mv = mv_[:nm, :nvert]
+            mvv = mvv_[:nm, :nvert]
+            msl = msl_[:nm, :nvert]
+            myf = myf_[:nm, :n]
+            mp = mp_[:nm]
+            mf = mf_[:nm]
+            mnv = mnv_[:nm]
             _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv)
             best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
             if pb > pval:
@@ -697,20 +734,32 @@ def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pva
     (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each pixel is worked on in float64 buffers
     of its own, so no copy of the stack is made."""
     T, npx = Y.shape
-    for i in nb.prange(npx):
+    nchunks = (npx + _CHUNK - 1) // _CHUNK
+    for c in nb.prange(nchunks):
+        # work space per chunk of pixels, not per pixel: allocation was ~10% of the run time
         y = np.empty(T)
         fit = np.empty(T)
         isv = np.empty(T, np.bool_)
-        for t in range(T):
-            y[t] = Y[t, i] * distdir
-        r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                                 fit, isv)
-        for t in range(T):
-            fitted[t, i] = fit[t] * distdir
-            isvert[t, i] = isv[t]
-        stats[i, 0] = r
-        stats[i, 1] = p
-        stats[i, 2] = f
+        wf = np.empty((3, T))
+        goods = np.empty(T, np.int64)
+        mv = np.empty((T, T), np.int64)
+        mvv = np.empty((T, T))
+        msl = np.empty((T, T))
+        myf = np.empty((T, T))
+        mp = np.empty(T)
+        mf = np.empty(T)
+        mnv = np.empty(T, np.int64)
+        for i in range(c * _CHUNK, min(npx, (c + 1) * _CHUNK)):
+            for t in range(T):
+                y[t] = Y[t, i] * distdir
+            r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                                     fit, isv, wf, goods, mv, mvv, msl, myf, mp, mf, mnv)
+            for t in range(T):
+                fitted[t, i] = fit[t] * distdir
+                isvert[t, i] = isv[t]
+            stats[i, 0] = r
+            stats[i, 1] = p
+            stats[i, 2] = f
 
 
 # ----------------------------------------------------------------------------- FTV
