@@ -187,50 +187,25 @@ def _ols(x, y, a, b):
 
 
 @nb.njit(cache=True)
-def _prefix_sums(x, y):
-    """(4, n + 1) running sums of x, y, x*x and x*y: any segment's OLS in O(1)."""
-    n = y.shape[0]
-    P = np.empty((4, n + 1))
-    P[:, 0] = 0.0
-    for i in range(n):
-        P[0, i + 1] = P[0, i] + x[i]
-        P[1, i + 1] = P[1, i] + y[i]
-        P[2, i + 1] = P[2, i] + x[i] * x[i]
-        P[3, i + 1] = P[3, i] + x[i] * y[i]
-    return P
-
-
-@nb.njit(cache=True)
-def _ols_prefix(P, a, b):
-    """OLS over indices a..b inclusive from :func:`_prefix_sums`: (slope, intercept).
-    x are years since the first (0..~50) and strictly increasing, so sxx > 0 and the
-    centred sums lose no meaningful precision."""
-    m = b - a + 1
-    sx = P[0, b + 1] - P[0, a]
-    sy = P[1, b + 1] - P[1, a]
-    sxx = (P[2, b + 1] - P[2, a]) - sx * sx / m
-    sxy = (P[3, b + 1] - P[3, a]) - sx * sy / m
-    sl = sxy / sxx
-    return sl, (sy - sl * sx) / m
-
-
-@nb.njit(cache=True)
-def _segment_mse(x, y, P, a, b):
-    """score_segments for one segment a..b: MSE of its OLS fit (0 for <= 2 points or flat)."""
+def _segment_mse(x, y, a, b):
+    """score_segments for one segment a..b: MSE of its OLS fit (0 for <= 2 points or flat).
+    (OLS from running sums would be O(1) but rounds differently from the IDL's centred sums,
+    which changes the chosen vertices of a few pixels.)"""
     span = b - a + 1
     if span <= 2:
         return 0.0
-    sl, ic = _ols_prefix(P, a, b)
     lo = y[a]
     hi = y[a]
-    sse = 0.0
     for i in range(a, b + 1):
         lo = min(lo, y[i])
         hi = max(hi, y[i])
-        r = y[i] - (ic + sl * x[i])
-        sse += r * r
     if hi <= lo:
         return 0.0
+    sl, ic, ok = _ols(x, y, a, b)
+    sse = 0.0
+    for i in range(a, b + 1):
+        r = y[i] - (ic + sl * x[i])
+        sse += r * r
     # a segment that is a straight line in exact arithmetic has no error to split
     # (rounding leaves ~1e-28 relative residuals)
     if sse > 1e-18 * (hi - lo) * (hi - lo) * span:
@@ -249,11 +224,10 @@ def _find_vertices(x, y, target):
     """
     n = y.shape[0]
     m = min(target, n - 2)
-    P = _prefix_sums(x, y)
     nxt = np.empty(n, np.int64)
     mse = np.empty(n, np.float64)
     nxt[0] = n - 1
-    mse[0] = _segment_mse(x, y, P, 0, n - 1)
+    mse[0] = _segment_mse(x, y, 0, n - 1)
     nv = 2
     count = 0
     while nv < m and count <= 20:
@@ -271,7 +245,7 @@ def _find_vertices(x, y, target):
             if mx <= 0.0:
                 break
             b = nxt[a]
-            sl, ic = _ols_prefix(P, a, b)
+            sl, ic, ok = _ols(x, y, a, b)
             # split_series: largest absolute residual, never at the ends; on the last
             # segment the second-to-last point counts only if the series rises after it
             best = -1.0
@@ -291,8 +265,8 @@ def _find_vertices(x, y, target):
                 c = a + bi
                 nxt[c] = b
                 nxt[a] = c
-                mse[a] = _segment_mse(x, y, P, a, c)
-                mse[c] = _segment_mse(x, y, P, c, b)
+                mse[a] = _segment_mse(x, y, a, c)
+                mse[c] = _segment_mse(x, y, c, b)
                 nv += 1
                 added = True
             else:
@@ -469,6 +443,39 @@ def _lsq_trace(x, y, v, yfit, slopes, vv):
 
 
 @nb.njit(cache=True)
+def _lsq_trace_dense(x, y, v, yfit, slopes, vv):
+    """:func:`_lsq_trace` by a dense SVD least squares, as before: kept for the IDL preset,
+    whose integer truncation of the fit turns last-bit differences of the solve into
+    different models (about 0.25% of the sample's pixels). Returns the residual sum of squares."""
+    nv = v.shape[0]
+    n = y.shape[0]
+    A = np.zeros((n, nv))
+    for s in range(nv - 1):
+        a = v[s]
+        b = v[s + 1]
+        span = x[b] - x[a]
+        for i in range(a, b + 1):
+            t = (x[i] - x[a]) / span
+            A[i, s] = 1.0 - t if i < b else 0.0
+            A[i, s + 1] = t
+    A[n - 1, nv - 1] = 1.0
+    coef = np.linalg.lstsq(A, y)[0]
+    for k in range(nv):
+        vv[k] = coef[k]
+    for s in range(nv - 1):
+        a = v[s]
+        b = v[s + 1]
+        span = x[b] - x[a]
+        slopes[s] = (vv[s + 1] - vv[s]) / span
+        for i in range(a, b + 1):
+            yfit[i] = vv[s] + (x[i] - x[a]) * slopes[s]
+    ssr = 0.0
+    for i in range(n):
+        ssr += (y[i] - yfit[i]) ** 2
+    return ssr
+
+
+@nb.njit(cache=True)
 def _total_ss(y):
     """Sum of squares of ``y`` about its mean (the flat model's residual sum of squares)."""
     n = y.shape[0]
@@ -589,7 +596,9 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
                 v[k] = v[k + 1]
         vcur = v[:nv]
         # the model's fit and slopes are written straight into its rows
-        if lsq:
+        if lsq and idl:
+            ssr = _lsq_trace_dense(x, y, vcur, myfit[i], mslope[i], vv)
+        elif lsq:
             ssr = _lsq_trace(x, y, vcur, myfit[i], mslope[i], vv)
         else:
             ssr = _best_trace(x, y, vcur, myfit[i], mslope[i], vv)
