@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io as _io
+import textwrap
 
 import numpy as np
 
@@ -226,8 +227,12 @@ def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
     # a Figure outside pyplot: the notebook shows it once, through show(), not again at the cell's end
     fig = Figure(figsize=(width_in, width_in * 0.7 + 0.45 * len(bars)), layout="constrained")
     FigureCanvasAgg(fig)
-    ax, lax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.25]})
-    lax.axis("off")  # the class legends' column
+    classes = [e for e in entries if e.cmap is None]
+    if classes:  # a column for the class legends
+        ax, lax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.25]})
+        lax.axis("off")
+    else:
+        ax = fig.subplots()
     ax.set_facecolor("0.85")  # the grey of an offline map
     for la in shown:
         (s, w), (n, e) = la.bounds
@@ -247,11 +252,11 @@ def snapshot(m, *, title: str | None = None, width_in: float = 7.0):
         cb = fig.colorbar(sm, ax=ax, orientation="horizontal", fraction=0.04, pad=0.02, aspect=30)
         cb.set_label(f"{e.title}: {e.label}" if e.label else e.title, fontsize=8)
     top = 1.0
-    for e in reversed([e for e in entries if e.cmap is None]):  # top layer's legend first
-        handles = [Patch(color=c, label=k) for k, c in e.items.items()]
+    for e in reversed(classes):  # top layer's legend first
+        handles = [Patch(color=c, label=textwrap.fill(k, 26)) for k, c in e.items.items()]  # fit the column
         lax.add_artist(lax.legend(handles=handles, title=e.title, loc="upper left", bbox_to_anchor=(0, top),
                                   fontsize=7, title_fontsize=8, frameon=False, alignment="left"))
-        top -= 0.055 * (len(handles) + 1.6)
+        top -= 0.05 * (sum(h.get_label().count("\n") + 1 for h in handles) + 1.6)
     return fig
 
 
