@@ -110,10 +110,17 @@ def speed(n, k, max_iter, n_kshape, seed=0):
     time.sleep(1.0)  # let spinning worker threads of the other library go idle
     runs = {}
     for engine in ("ltlib", "tslearn"):
-        m = cluster.KShape(k, n_init=1, max_iter=max_iter, random_state=seed, init="random", engine=engine)
-        cpu = time.process_time()
-        m.fit(Z)
-        cpu = time.process_time() - cpu
+        # best of 3 fits each: one fit of ltlib takes a fraction of a second, where a stray
+        # process on the machine shows up as a large share of the time
+        best = None
+        for _ in range(3):
+            m = cluster.KShape(k, n_init=1, max_iter=max_iter, random_state=seed, init="random", engine=engine)
+            cpu = time.process_time()
+            m.fit(Z)
+            cpu = time.process_time() - cpu
+            if best is None or m.fit_time_ < best[0].fit_time_:
+                best = (m, cpu)
+        m, cpu = best
         runs[engine] = dict(seconds=m.fit_time_, cpu_seconds=cpu, n_iter=m.n_iter_, inertia=m.inertia_,
                             s_per_iter=m.fit_time_ / max(m.n_iter_, 1))
         print(f"{engine:8s} n={n} k={k}: {m.fit_time_:7.2f} s ({cpu:.2f} CPU-s over all threads), "
