@@ -392,6 +392,7 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
         "k_range": Param("ints", 2), "elbow_max_series": Param("int", 2), "silhouette_sample": Param("int", 2),
         "elbow_n_init": _COUNT, "n_init": _COUNT, "max_iter": _COUNT,
         "kshape_init": Param("choice", choices=("k-shape++", "random", "random-labels")),
+        "elbow_init": Param("choice", choices=("k-shape++", "random", "random-labels")),
         "engine_sample": Param("int", 2), "engine_max_iter": _COUNT, "random_state": _SEED},
     "04_classify_trajectories": {
         **_COMMON, **_YEARS, **_EARLIER, "llr_asset": _OPT_STR, "classify_fitted": Param("bool"),
