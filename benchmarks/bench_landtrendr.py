@@ -39,10 +39,13 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 def series(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     s = sample.load_landsat(data_dir, "NDVI")
-    x = s.data.reshape(len(s.years), -1).T.astype(np.float64)
-    reps = int(np.ceil(n / x.shape[0]))
-    x = np.concatenate([x] * reps)[:n]
-    return np.ascontiguousarray(x[np.random.default_rng(0).permutation(n)]), s.years
+    return _repeated(s.data.reshape(len(s.years), -1).T.astype(np.float64), n), s.years
+
+
+def _repeated(x: np.ndarray, n: int) -> np.ndarray:
+    """``n`` series: the rows of ``x`` repeated, in a fixed random order, C-contiguous."""
+    x = np.concatenate([x] * int(np.ceil(n / x.shape[0])))[:n]
+    return np.ascontiguousarray(x[np.random.default_rng(0).permutation(n)])
 
 
 def forest_series(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,10 +59,7 @@ def forest_series(n: int) -> tuple[np.ndarray, np.ndarray]:
         nodata = src.nodata
     if nodata is not None:
         a[a == nodata] = np.nan
-    x = a.reshape(a.shape[0], -1).T
-    reps = int(np.ceil(n / x.shape[0]))
-    x = np.concatenate([x] * reps)[:n]
-    return np.ascontiguousarray(x[np.random.default_rng(0).permutation(n)]), np.arange(1984, 1984 + a.shape[0])
+    return _repeated(a.reshape(a.shape[0], -1).T, n), np.arange(1984, 1984 + a.shape[0])
 
 
 def _vertex_years_ltlib(result) -> list[tuple]:

@@ -86,38 +86,13 @@ def _betacf(a, b, x):
 
 
 @nb.njit(cache=True)
-def _half_lgammas(m):
-    """``lgamma(k / 2)`` for k = 0..m-1 (k = 0 unused), by the same libm as the kernels."""
-    out = np.full(m, np.inf)
-    for k in range(1, m):
-        out[k] = math.lgamma(k / 2.0)
-    return out
-
-
-#: lgamma of the half-integers the F test needs (its degrees of freedom are counts of
-#: observations): a table look-up instead of three lgamma calls per model, same values
-_LGAMMA_HALF = _half_lgammas(1024)
-
-
-@nb.njit(cache=True)
-def _lgamma_half(k):
-    """lgamma(k / 2) for an integer k >= 1."""
-    if k < _LGAMMA_HALF.shape[0]:
-        return _LGAMMA_HALF[k]
-    return math.lgamma(k / 2.0)
-
-
-@nb.njit(cache=True)
 def _betai(a, b, x):
-    """Regularised incomplete beta I_x(a, b); ``a`` and ``b`` are halves of integers."""
+    """Regularised incomplete beta I_x(a, b)."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    ka = int(2.0 * a + 0.5)
-    kb = int(2.0 * b + 0.5)
-    front = math.exp(_lgamma_half(ka + kb) - _lgamma_half(ka) - _lgamma_half(kb) + a * math.log(x)
-                     + b * math.log(1.0 - x))
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
@@ -392,6 +367,25 @@ def _best_trace(x, y, v, yfit, slopes, vv):
 
 
 @nb.njit(cache=True)
+def _spline_from_vertex_values(x, y, v, vv, yfit, slopes):
+    """The linear spline through the vertex values ``vv`` at ``x[v]``: fills ``slopes`` and
+    ``yfit``; returns the residual sum of squares, summed in time order as it is written."""
+    nv = v.shape[0]
+    ssr = 0.0
+    for s in range(nv - 1):
+        a = v[s]
+        b = v[s + 1]
+        span = x[b] - x[a]
+        slopes[s] = (vv[s + 1] - vv[s]) / span
+        for i in range(a, b):
+            yfit[i] = vv[s] + (x[i] - x[a]) * slopes[s]
+            ssr += (y[i] - yfit[i]) ** 2
+        yfit[b] = vv[s] + (x[b] - x[a]) * slopes[s]
+    last = v[nv - 1]
+    return ssr + (y[last] - yfit[last]) ** 2
+
+
+@nb.njit(cache=True)
 def _lsq_trace(x, y, v, yfit, slopes, vv):
     """find_best_trace3: vertex values by least squares of the linear spline (tent basis).
 
@@ -428,18 +422,7 @@ def _lsq_trace(x, y, v, yfit, slopes, vv):
     vv[nv - 1] = r[nv - 1] / d[nv - 1]
     for k in range(nv - 2, -1, -1):
         vv[k] = (r[k] - e[k] * vv[k + 1]) / d[k]
-    ssr = 0.0
-    for s in range(nv - 1):
-        a = v[s]
-        b = v[s + 1]
-        span = x[b] - x[a]
-        slopes[s] = (vv[s + 1] - vv[s]) / span
-        for i in range(a, b):
-            yfit[i] = vv[s] + (x[i] - x[a]) * slopes[s]
-            ssr += (y[i] - yfit[i]) ** 2
-        yfit[b] = vv[s] + (x[b] - x[a]) * slopes[s]
-    last = v[nv - 1]
-    return ssr + (y[last] - yfit[last]) ** 2
+    return _spline_from_vertex_values(x, y, v, vv, yfit, slopes)
 
 
 @nb.njit(cache=True)
@@ -462,17 +445,7 @@ def _lsq_trace_dense(x, y, v, yfit, slopes, vv):
     coef = np.linalg.lstsq(A, y)[0]
     for k in range(nv):
         vv[k] = coef[k]
-    for s in range(nv - 1):
-        a = v[s]
-        b = v[s + 1]
-        span = x[b] - x[a]
-        slopes[s] = (vv[s + 1] - vv[s]) / span
-        for i in range(a, b + 1):
-            yfit[i] = vv[s] + (x[i] - x[a]) * slopes[s]
-    ssr = 0.0
-    for i in range(n):
-        ssr += (y[i] - yfit[i]) ** 2
-    return ssr
+    return _spline_from_vertex_values(x, y, v, vv, yfit, slopes)
 
 
 @nb.njit(cache=True)
@@ -656,8 +629,8 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
     """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f).
 
     ``wf`` (3, T) float64, ``goods`` (T,) int64 and the model arrays ``mv_``, ``mvv_``, ``msl_``,
-    ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space reused from pixel to
-    pixel (:func:`_workspace`), so a pixel allocates only inside the stages."""
+    ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space that
+    :func:`_segment_all` reuses from pixel to pixel, so a pixel allocates only inside the stages."""
     T = yall.shape[0]
     n = 0
     for t in range(T):
@@ -740,8 +713,8 @@ def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pva
                  fitted, isvert, stats):
     """Every pixel of ``Y`` (T, n), any float type and strides (a (T, H, W) stack reshaped
     without a copy). Writes ``fitted`` (T, n) float32 in ``Y``'s orientation, ``isvert``
-    (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each pixel is worked on in float64 buffers
-    of its own, so no copy of the stack is made."""
+    (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each chunk of pixels is worked on in
+    float64 buffers of its own, so no copy of the stack is made."""
     T, npx = Y.shape
     nchunks = (npx + _CHUNK - 1) // _CHUNK
     for c in nb.prange(nchunks):
