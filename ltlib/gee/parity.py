@@ -40,13 +40,17 @@ def lt_params(truth: dict) -> dict:
     return {_PARAMS[k]: v for k, v in truth["params"].items()}
 
 
+#: what the reference stack must be (errors name it)
+_REFERENCE_STACK = "the Oregon forest reference stack (33 annual NBR bands, 1984-2016)"
+
+
 def reference_positions(truth: dict | None = None, stack_path=None) -> dict[str, tuple[int, int]]:
     """{pixel name: (row, col)} in ``forest_or_source.tif`` whose 33-year series equals the
     pixel's ``source`` within ``MATCH_TOLERANCE`` (the closest one; ValueError if none)."""
-    import rasterio
+    from ..io import open_geotiff
 
     truth = truth or load_truth()
-    with rasterio.open(stack_path or resources.gee_reference("forest_or_source.tif")) as src:
+    with open_geotiff(stack_path or resources.gee_reference("forest_or_source.tif"), _REFERENCE_STACK) as src:
         stack = src.read().astype(float)
     out = {}
     for px in truth["pixels"]:
@@ -62,11 +66,9 @@ def reference_positions(truth: dict | None = None, stack_path=None) -> dict[str,
 def reference_grid(positions: dict, stack_path=None):
     """The smallest window of the reference stack's grid (EPSG:32610, 30 m) holding the
     pixels, as an :class:`ltlib.io.Grid`, and the pixels' (row, col) in it."""
-    import rasterio
+    from ..io import Grid, open_geotiff
 
-    from ..io import Grid
-
-    with rasterio.open(stack_path or resources.gee_reference("forest_or_source.tif")) as src:
+    with open_geotiff(stack_path or resources.gee_reference("forest_or_source.tif"), _REFERENCE_STACK) as src:
         t, crs = src.transform, src.crs
     rows = [p[0] for p in positions.values()]
     cols = [p[1] for p in positions.values()]
