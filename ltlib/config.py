@@ -59,6 +59,10 @@ INDICES = {
 SAMPLE_INDICES = ("NDVI", "NBR", "TCB", "TCG", "TCW")
 #: Integer nodata for int16 stacks (matches LT-GEE/geemap exports).
 NODATA_INT16 = -32768
+#: Scenes whose stacks take more than this as float32 are opened lazily and processed block by
+#: block (ltlib.blocks); 1 GiB is ~2,300 x 2,300 px x 51 years of one index, whose in-memory
+#: LandTrendr run peaks near 3 GB.
+IN_MEMORY_MAX_BYTES = 2**30
 
 #: Tasseled Cap coefficients for surface reflectance, bands (blue, green, red, nir, swir1,
 #: swir2); Crist 1985 (RSE 17:301), as used by LT-GEE.

@@ -273,13 +273,16 @@ def _read_pixels(src, path, expected: str) -> np.ndarray:
 STACK_FILE = "an annual GeoTIFF stack (one band per year)"
 
 
-def read_stack(path, *, expected_years=None) -> Stack:
+def read_stack(path, *, expected_years=None, chunks=None) -> Stack:
     """Read an annual GeoTIFF stack.
 
     Parameters
     ----------
     path : file with one band per year named ``yrYYYY``.
     expected_years : optional sequence of years; a mismatch raises ValueError naming both.
+    chunks : int or None
+        None: read into memory. A chunk side in px: open lazily, ``data`` is then a dask array
+        chunked in space with every year in each chunk (:func:`ltlib.blocks.open_raster`).
 
     Returns a :class:`Stack` with ``data`` float32 (T, H, W), NaN where the file has nodata,
     in stored units; ``scale`` from the file's ``scale`` tag (1.0 when absent).
@@ -287,12 +290,17 @@ def read_stack(path, *, expected_years=None) -> Stack:
     path = Path(path)
     with open_geotiff(path, STACK_FILE) as src:
         years = _years_from_descriptions(path, src.descriptions, src.tags().get("years"))
-        data = _read_pixels(src, path, STACK_FILE)
-        nodata = src.nodata
-        if nodata is not None:
-            data[data == np.float32(nodata)] = np.nan
+        if chunks is None:
+            data = _read_pixels(src, path, STACK_FILE)
+            nodata = src.nodata
+            if nodata is not None:
+                data[data == np.float32(nodata)] = np.nan
         tags = src.tags()
         grid = Grid(src.crs, src.transform, src.height, src.width)
+    if chunks is not None:
+        from .blocks import open_raster
+
+        data = open_raster(path, chunks=chunks)[0]
     if expected_years is not None:
         expected = np.asarray(list(expected_years), dtype=int)
         if len(expected) != len(years) or np.any(expected != years):
@@ -329,7 +337,11 @@ def geotiff_profile(grid: Grid, count: int, dtype, nodata) -> dict:
 MIN_RANGE_FOR_ROUNDING = 20.0
 
 
-def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
+def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None, *, check_rounding: bool = True):
+    """``data`` (NaN = missing) as ``dtype``: rounded for integers, NaN to ``nodata``. Values that
+    do not fit raise ValueError; ``check_rounding`` refuses to round values whose whole range
+    is small (physical units by mistake): block-wise writes turn it off, as one block's range
+    says nothing of the whole output's."""
     out = np.asarray(data, dtype=np.float64)
     missing = ~np.isfinite(out)
     if np.issubdtype(np.dtype(dtype), np.integer):
@@ -337,7 +349,7 @@ def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None):
         if missing.any() and nodata is None:
             raise ValueError(f"{path or 'output'}: data has NaN but no nodata value was given for {dtype} output")
         finite = out[~missing]
-        if finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
+        if check_rounding and finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
             lo, hi = float(finite.min()), float(finite.max())
             raise ValueError(
                 f"{path or 'output'}: values {lo:.4g}..{hi:.4g} are not whole numbers and would be rounded to "

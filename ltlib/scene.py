@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
+from . import blocks, config
+from .blocks import is_lazy
 from .io import (STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_json, read_raster, read_stack, write_json,
                  write_stack)
 
@@ -109,6 +110,11 @@ class Scene:
     @property
     def has_truth(self) -> bool:
         return self.truth is not None
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the stacks are dask arrays (opened in chunks; steps run block by block)."""
+        return any(is_lazy(s.data) for s in self.stacks.values())
 
     def has(self, *indices) -> bool:
         return all(i.upper() in self.stacks for i in indices)
@@ -253,7 +259,49 @@ def _index_of(path: Path) -> str:
     return path.stem.upper()
 
 
-def read_index_stack(path) -> tuple[Stack, list[str]]:
+def _stack_stats(data, fill) -> dict:
+    """What :func:`read_index_stack` decides on, in one pass over ``data`` (T, H, W), numpy or
+    dask: ``n_fill`` values equal to ``fill`` (None: not counted), then of the other values
+    ``max_abs``, ``min``, ``max`` (NaN when none is finite) and ``finite_per_band`` (T,)."""
+    lazy = is_lazy(data)
+    if lazy:
+        import dask.array as xp
+    else:
+        xp = np
+    hit = data == np.float32(fill) if fill is not None else None
+    values = data if hit is None else xp.where(hit, np.nan, data)
+    finite = xp.isfinite(values)
+    stats = {"n_fill": hit.sum() if hit is not None else 0,
+             "max": xp.where(finite, values, -np.inf).max(), "min": xp.where(finite, values, np.inf).min(),
+             "finite_per_band": finite.sum(axis=(1, 2))}
+    if lazy:
+        stats = dict(zip(stats, blocks.compute(*stats.values(), progress=False)))
+    stats = {k: np.asarray(v) for k, v in stats.items()}
+    if not stats["finite_per_band"].any():
+        stats["min"] = stats["max"] = np.nan
+    stats["max_abs"] = max(abs(stats["min"]), abs(stats["max"])) if np.isfinite(stats["max"]) else 0.0
+    return stats
+
+
+def _set_nan(data, where):
+    """``data`` with NaN where ``where`` (in place for numpy: no copy of a large stack)."""
+    if is_lazy(data):
+        import dask.array as dsa
+
+        return dsa.where(where, np.nan, data)
+    data[where] = np.nan
+    return data
+
+
+def _times(data, factor):
+    """``data * factor`` (in place for numpy)."""
+    if is_lazy(data):
+        return data * np.float32(factor)
+    data *= np.float32(factor)
+    return data
+
+
+def read_index_stack(path, *, chunks=None) -> tuple[Stack, list[str]]:
     """Read one index stack in any of the accepted forms; returns (stack in index x 1000, notes).
 
     - int16 (or other integer) with a ``scale`` tag: as written by ltlib, LT-GEE or geemap;
@@ -263,6 +311,10 @@ def read_index_stack(path) -> tuple[Stack, list[str]]:
     - float values beyond +-2 without a ``scale`` tag are index x 1000 too (a note says so).
     - float with physical values (|value| <= 2, e.g. NDVI -1..1) and no ``scale`` tag:
       multiplied by 1000, with a warning that says so.
+
+    ``chunks`` (px): open lazily (``data`` a dask array, :mod:`ltlib.blocks`); the decisions
+    above then take one streamed pass over the file, and the conversions are applied block by
+    block.
     """
     path = Path(path)
     name = _index_of(path)
@@ -272,42 +324,43 @@ def read_index_stack(path) -> tuple[Stack, list[str]]:
         dtype = np.dtype(src.dtypes[0])
         tags = src.tags()
         nodata_tag = src.nodata
-    s = read_stack(path)
+    s = read_stack(path, chunks=chunks)
+    # the usual fill values of int16 exports (and of float copies of them)
+    fill = None
     if nodata_tag is None:
-        # the usual fill values of int16 exports (and of float copies of them)
         fill = np.iinfo(dtype).min if dtype.kind in "iu" else config.NODATA_INT16
-        hit = s.data == np.float32(fill)
-        if hit.any():
-            s.data[hit] = np.nan
-            notes.append(f"{path}: no nodata tag; its {int(hit.sum())} values {fill} were read as nodata")
+    st = _stack_stats(s.data, fill)
+    if st["n_fill"]:
+        s.data = _set_nan(s.data, s.data == np.float32(fill))
+        notes.append(f"{path}: no nodata tag; its {int(st['n_fill'])} values {fill} were read as nodata")
     if "scale" in tags:
         scale = float(tags["scale"])
-    elif dtype.kind == "f" and np.nanmax(np.abs(s.data), initial=0) <= 2.0:
-        s.data *= np.float32(1000)
+    elif dtype.kind == "f" and st["max_abs"] <= 2.0:
+        s.data = _times(s.data, 1000)
         scale = 0.001
         s.meta["_converted"] = True
-        notes.append(f"{path}: float values in physical units ({np.nanmin(s.data) / 1000:.3f} .. "
-                     f"{np.nanmax(s.data) / 1000:.3f}) were multiplied by 1000 (index x 1000, ltlib's stored units)")
+        notes.append(f"{path}: float values in physical units ({st['min']:.3f} .. {st['max']:.3f}) were "
+                     "multiplied by 1000 (index x 1000, ltlib's stored units)")
     else:
         scale = info.scale if info else 1.0
         notes.append(f"{path}: no 'scale' tag; {dtype.name} values read as {name} x {1 / scale:g}")
     if info is not None and not np.isclose(scale, info.scale):
         # e.g. x 10000 reflectance-based values: bring them to ltlib's x 1000
         factor = np.float32(scale / info.scale)
-        s.data *= factor
+        s.data = _times(s.data, factor)
         notes.append(f"{path}: scale tag {scale:g}; values multiplied by {factor:g} to {name} x {1 / info.scale:g}")
         s.meta["_converted"] = True
         scale = info.scale
     s.scale = scale
     s.name = name
-    finite = np.isfinite(s.data)
-    if not finite.any():
+    s.meta["_finite_per_band"] = st["finite_per_band"]
+    if not st["finite_per_band"].any():
         raise ValueError(f"{path}: every value is nodata ({s.data.shape[0]} bands of {s.grid.height} x "
                          f"{s.grid.width} px)")
     return s, notes
 
 
-def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[str], list[str]]:
+def _read_landsat(folder: Path, indices, years, chunks="auto") -> tuple[dict[str, Stack], list[str], list[str]]:
     ldir = folder / LANDSAT_DIR
     if not ldir.is_dir():
         raise FileNotFoundError(f"{ldir} does not exist: a scene folder holds landsat/<index>.tif stacks "
@@ -335,8 +388,9 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
     if not present:
         raise FileNotFoundError(f"{ldir} has none of {', '.join(wanted)} (it has {', '.join(found)})")
     stacks, notes = {}, []
+    chunks = _chunks_for([files[name] for name in present], chunks)
     for name in present:
-        s, n = read_index_stack(files[name])
+        s, n = read_index_stack(files[name], chunks=chunks)
         notes += n
         stacks[name] = s
     first_name, first = next(iter(stacks.items()))
@@ -356,7 +410,8 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
             raise ValueError(f"years {y0}-{y1} are not in {ldir} (its stacks have {first.years[0]}-{first.years[-1]})")
         for s in stacks.values():
             s.data, s.years = s.data[sel], s.years[sel]
-            if not np.isfinite(s.data).any():
+            s.meta["_finite_per_band"] = s.meta["_finite_per_band"][sel]
+            if not s.meta["_finite_per_band"].any():
                 raise ValueError(f"{s.path}: every value of the years {y0}-{y1} is nodata; choose other years "
                                  f"(start_year, end_year)")
     n_years = len(first.years)
@@ -364,6 +419,29 @@ def _read_landsat(folder: Path, indices, years) -> tuple[dict[str, Stack], list[
         raise ValueError(f"{first.path}: {n_years} years ({first.years.tolist()}); LandTrendr and the trajectory "
                          f"steps need at least {MIN_YEARS}")
     return stacks, missing, notes
+
+
+def _chunks_for(paths, chunks):
+    """The chunk side (px) to open ``paths`` with, or None to read them into memory.
+
+    ``chunks='auto'``: lazily in :data:`ltlib.blocks.CHUNK_PX` chunks when the stacks would
+    take more than :data:`ltlib.config.IN_MEMORY_MAX_BYTES` as float32, else in memory (the
+    sample: 8 MB per index)."""
+    if chunks is None:
+        return None
+    if isinstance(chunks, str):
+        if chunks != "auto":
+            raise ValueError(f"chunks must be 'auto', None (in memory) or a chunk side in px, got {chunks!r}")
+        total = 0
+        for p in paths:
+            with open_geotiff(p, STACK_FILE) as src:
+                total += src.count * src.height * src.width * 4
+        if total <= config.IN_MEMORY_MAX_BYTES:
+            return None
+        print(f"{len(paths)} stack(s) of {total / 2**30:.1f} GB as float32 (> {config.IN_MEMORY_MAX_BYTES / 2**30:g} GB): "
+              f"opened lazily in {blocks.CHUNK_PX} x {blocks.CHUNK_PX} px chunks, processed block by block")
+        return blocks.CHUNK_PX
+    return blocks.check_chunks(chunks)
 
 
 def _read_truth(folder: Path, grid: Grid) -> dict | None:
@@ -449,7 +527,7 @@ def _same_request(info: dict, aoi, years, indices) -> bool:
 
 
 def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=None, ee_project=None,
-         llr_asset=None, download_dir=None, quiet: bool = False) -> Scene:
+         llr_asset=None, download_dir=None, quiet: bool = False, chunks="auto") -> Scene:
     """Load the scene every notebook works on.
 
     Parameters
@@ -474,6 +552,12 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         LandsatLinkr asset for the MSS years on Earth Engine.
     download_dir : path
         Where Earth Engine downloads go (required with ``use_gee``).
+    chunks : "auto", int or None
+        "auto": scenes whose stacks exceed :data:`ltlib.config.IN_MEMORY_MAX_BYTES` as
+        float32 (a whole Landsat scene) are opened lazily, chunked in space with every year
+        in each chunk, and every step runs block by block (:mod:`ltlib.blocks`); smaller
+        ones (the sample) are read into memory. An int: lazily in chunks of that side (px).
+        None: always in memory.
 
     Returns
     -------
@@ -531,7 +615,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
             source = manifest["source"]
         else:
             source = "folder"
-    stacks, missing, notes = _read_landsat(folder, indices, years)
+    stacks, missing, notes = _read_landsat(folder, indices, years, chunks)
     for n in notes:
         warnings.warn(n, stacklevel=2)
     first = next(iter(stacks.values()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import MMU_MODES
-from .kernels import _change_all
+from .kernels import _change_all, _change_all_serial
 from .segment import LandTrendrResult
 
 #: Sort orders of :func:`change_map` (their index is the kernel's sort code).
@@ -32,7 +32,7 @@ def _filter(value, op, default_op, name):
 
 def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="greatest", year_range=None,
                mag_min=None, dur_max=None, preval_min=None, mmu=None, mmu_mode="any", mag_op=">", dur_op="<",
-               preval_op=">", dsnr_min=None) -> dict:
+               preval_op=">", dsnr_min=None, parallel: bool = True) -> dict:
     """One change segment per pixel, as LT-GEE ``getChangeMap`` and the seed's change_map.js.
 
     For every segment between consecutive vertices of the fitted series: ``yod`` = start
@@ -44,7 +44,8 @@ def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="grea
     ``dur_op``, ``preval_op`` = '<' or '>' (LT-GEE's operators), and ``dsnr_min`` (dsnr >
     x); ``sort`` picks one segment. ``mmu`` drops 8-connected patches smaller than ``mmu``
     pixels (image results only): with ``mmu_mode='any'`` (LT-GEE) a patch is connected
-    changed pixels of any year, with ``'same_year'`` of the same yod. Returns {band: float32
+    changed pixels of any year, with ``'same_year'`` of the same yod. ``parallel=False`` runs
+    on the calling thread without the GIL (dask block tasks). Returns {band: float32
     array (n,) or (H, W)}, NaN where no segment passes.
     """
     if delta not in ("loss", "gain"):
@@ -70,7 +71,8 @@ def change_map(result: LandTrendrResult, years=None, *, delta="loss", sort="grea
     mag, mag_s = _filter(mag_min, mag_op, ">", "mag_op")
     dur, dur_s = _filter(dur_max, dur_op, "<", "dur_op")
     pre, pre_s = _filter(preval_min, preval_op, ">", "preval_op")
-    out = _change_all(fit, isv, years.astype(np.float64), np.nan_to_num(rmse, nan=0.0), sign, SORTS.index(sort),
+    kernel = _change_all if parallel else _change_all_serial
+    out = kernel(fit, isv, years.astype(np.float64), np.nan_to_num(rmse, nan=0.0), sign, SORTS.index(sort),
                       y0, y1, mag, dur, pre, mag_s, dur_s, pre_s, -np.inf if dsnr_min is None else float(dsnr_min))
     bands = {b: out[:, k].astype(np.float32) for k, b in enumerate(CHANGE_BANDS)}
     if result.image_shape is not None:

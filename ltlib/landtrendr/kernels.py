@@ -708,6 +708,37 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
     return math.sqrt(ss / n), p_out, f_out
 
 
+@nb.njit(cache=True)
+def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                   fitted, isvert, stats):
+    """Pixels ``c * _CHUNK`` .. of ``Y`` (T, n) into ``fitted``, ``isvert``, ``stats``, with one
+    work space for the chunk: allocation per pixel was ~10% of the run time."""
+    T, npx = Y.shape
+    y = np.empty(T)
+    fit = np.empty(T)
+    isv = np.empty(T, np.bool_)
+    wf = np.empty((3, T))
+    goods = np.empty(T, np.int64)
+    mv = np.empty((T, T), np.int64)
+    mvv = np.empty((T, T))
+    msl = np.empty((T, T))
+    myf = np.empty((T, T))
+    mp = np.empty(T)
+    mf = np.empty(T)
+    mnv = np.empty(T, np.int64)
+    for i in range(c * _CHUNK, min(npx, (c + 1) * _CHUNK)):
+        for t in range(T):
+            y[t] = Y[t, i] * distdir
+        r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                                 fit, isv, wf, goods, mv, mvv, msl, myf, mp, mf, mnv)
+        for t in range(T):
+            fitted[t, i] = fit[t] * distdir
+            isvert[t, i] = isv[t]
+        stats[i, 0] = r
+        stats[i, 1] = p
+        stats[i, 2] = f
+
+
 @nb.njit(parallel=True, cache=True)
 def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                  fitted, isvert, stats):
@@ -715,33 +746,22 @@ def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pva
     without a copy). Writes ``fitted`` (T, n) float32 in ``Y``'s orientation, ``isvert``
     (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each chunk of pixels is worked on in
     float64 buffers of its own, so no copy of the stack is made."""
-    T, npx = Y.shape
-    nchunks = (npx + _CHUNK - 1) // _CHUNK
+    nchunks = (Y.shape[1] + _CHUNK - 1) // _CHUNK
     for c in nb.prange(nchunks):
-        # work space per chunk of pixels, not per pixel: allocation was ~10% of the run time
-        y = np.empty(T)
-        fit = np.empty(T)
-        isv = np.empty(T, np.bool_)
-        wf = np.empty((3, T))
-        goods = np.empty(T, np.int64)
-        mv = np.empty((T, T), np.int64)
-        mvv = np.empty((T, T))
-        msl = np.empty((T, T))
-        myf = np.empty((T, T))
-        mp = np.empty(T)
-        mf = np.empty(T)
-        mnv = np.empty(T, np.int64)
-        for i in range(c * _CHUNK, min(npx, (c + 1) * _CHUNK)):
-            for t in range(T):
-                y[t] = Y[t, i] * distdir
-            r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                                     fit, isv, wf, goods, mv, mvv, msl, myf, mp, mf, mnv)
-            for t in range(T):
-                fitted[t, i] = fit[t] * distdir
-                isvert[t, i] = isv[t]
-            stats[i, 0] = r
-            stats[i, 1] = p
-            stats[i, 2] = f
+        _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                       fitted, isvert, stats)
+
+
+@nb.njit(nogil=True, cache=True)
+def _segment_all_serial(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                        fitted, isvert, stats):
+    """:func:`_segment_all` on the calling thread, without the GIL: for dask's block tasks,
+    whose threads already use every core (a parallel kernel in each would oversubscribe them,
+    and numba's workqueue threading layer aborts on concurrent parallel launches)."""
+    nchunks = (Y.shape[1] + _CHUNK - 1) // _CHUNK
+    for c in range(nchunks):
+        _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                       fitted, isvert, stats)
 
 
 # ----------------------------------------------------------------------------- FTV
@@ -809,24 +829,81 @@ def _ftv_pixel(yall, xall, isv, fitted):
         fitted[t] = vv[nv - 1]
 
 
+@nb.njit(cache=True)
+def _ftv_one(i, Y, xall, isv, out):
+    T = Y.shape[0]
+    y = np.empty(T)
+    v = np.empty(T, np.bool_)
+    fit = np.empty(T)
+    for t in range(T):
+        y[t] = Y[t, i]
+        v[t] = isv[t, i]
+    _ftv_pixel(y, xall, v, fit)
+    for t in range(T):
+        out[t, i] = fit[t]
+
+
 @nb.njit(parallel=True, cache=True)
 def _ftv_all(Y, xall, isv, out):
     """FTV of every pixel of ``Y`` (T, n) on the vertices ``isv`` (T, n) into ``out`` (T, n)
     float32; per-pixel float64 buffers, no copy of the stack."""
-    T, npx = Y.shape
-    for i in nb.prange(npx):
-        y = np.empty(T)
-        v = np.empty(T, np.bool_)
-        fit = np.empty(T)
-        for t in range(T):
-            y[t] = Y[t, i]
-            v[t] = isv[t, i]
-        _ftv_pixel(y, xall, v, fit)
-        for t in range(T):
-            out[t, i] = fit[t]
+    for i in nb.prange(Y.shape[1]):
+        _ftv_one(i, Y, xall, isv, out)
+
+
+@nb.njit(nogil=True, cache=True)
+def _ftv_all_serial(Y, xall, isv, out):
+    """:func:`_ftv_all` on the calling thread, without the GIL (dask block tasks)."""
+    for i in range(Y.shape[1]):
+        _ftv_one(i, Y, xall, isv, out)
 
 
 # ----------------------------------------------------------------------------- change map
+@nb.njit(cache=True)
+def _change_pixel(i, fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
+                  mag_sign, dur_sign, preval_sign, dsnr_min, out):
+    T = fit.shape[0]
+    best_key = np.inf
+    prev = -1
+    for t in range(T):
+        if not isv[t, i]:
+            continue
+        if prev >= 0:
+            a = float(fit[prev, i])
+            b = float(fit[t, i])
+            d = (b - a) * sign  # > 0: the requested direction (loss or gain)
+            if d > 0:
+                mag = abs(b - a)
+                dur = float(years[t] - years[prev])
+                yod = years[prev] + 1.0
+                dsnr = mag / rmse[i] if rmse[i] > 0 else np.nan
+                ok = (yod >= y0 and yod <= y1 and mag_sign * mag > mag_sign * mag_min
+                      and dur_sign * dur < dur_sign * dur_max and preval_sign * a > preval_sign * preval_min
+                      and (dsnr_min == -np.inf or dsnr > dsnr_min))
+                if ok:
+                    if sort_code == 0:
+                        key = -mag
+                    elif sort_code == 1:
+                        key = mag
+                    elif sort_code == 2:
+                        key = -yod
+                    elif sort_code == 3:
+                        key = yod
+                    elif sort_code == 4:
+                        key = dur
+                    else:
+                        key = -dur
+                    if key < best_key:  # strict: the earliest segment wins ties
+                        best_key = key
+                        out[i, 0] = yod
+                        out[i, 1] = mag
+                        out[i, 2] = dur
+                        out[i, 3] = a
+                        out[i, 4] = mag / dur
+                        out[i, 5] = dsnr
+        prev = t
+
+
 @nb.njit(parallel=True, cache=True)
 def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
                 mag_sign=1.0, dur_sign=1.0, preval_sign=1.0, dsnr_min=-np.inf):
@@ -834,46 +911,21 @@ def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max
     # ltlib.landtrendr.change.SORTS; out columns follow CHANGE_BANDS. The *_sign arguments
     # turn a filter around (LT-GEE's operators): mag_sign -1 keeps mag < mag_min, dur_sign
     # -1 keeps dur > dur_max, preval_sign -1 keeps preval < preval_min.
-    T, npx = fit.shape
+    npx = fit.shape[1]
     out = np.full((npx, 6), np.nan)
     for i in nb.prange(npx):
-        best_key = np.inf
-        prev = -1
-        for t in range(T):
-            if not isv[t, i]:
-                continue
-            if prev >= 0:
-                a = float(fit[prev, i])
-                b = float(fit[t, i])
-                d = (b - a) * sign  # > 0: the requested direction (loss or gain)
-                if d > 0:
-                    mag = abs(b - a)
-                    dur = float(years[t] - years[prev])
-                    yod = years[prev] + 1.0
-                    dsnr = mag / rmse[i] if rmse[i] > 0 else np.nan
-                    ok = (yod >= y0 and yod <= y1 and mag_sign * mag > mag_sign * mag_min
-                          and dur_sign * dur < dur_sign * dur_max and preval_sign * a > preval_sign * preval_min
-                          and (dsnr_min == -np.inf or dsnr > dsnr_min))
-                    if ok:
-                        if sort_code == 0:
-                            key = -mag
-                        elif sort_code == 1:
-                            key = mag
-                        elif sort_code == 2:
-                            key = -yod
-                        elif sort_code == 3:
-                            key = yod
-                        elif sort_code == 4:
-                            key = dur
-                        else:
-                            key = -dur
-                        if key < best_key:  # strict: the earliest segment wins ties
-                            best_key = key
-                            out[i, 0] = yod
-                            out[i, 1] = mag
-                            out[i, 2] = dur
-                            out[i, 3] = a
-                            out[i, 4] = mag / dur
-                            out[i, 5] = dsnr
-            prev = t
+        _change_pixel(i, fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
+                      mag_sign, dur_sign, preval_sign, dsnr_min, out)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _change_all_serial(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
+                       mag_sign=1.0, dur_sign=1.0, preval_sign=1.0, dsnr_min=-np.inf):
+    """:func:`_change_all` on the calling thread, without the GIL (dask block tasks)."""
+    npx = fit.shape[1]
+    out = np.full((npx, 6), np.nan)
+    for i in range(npx):
+        _change_pixel(i, fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
+                      mag_sign, dur_sign, preval_sign, dsnr_min, out)
     return out

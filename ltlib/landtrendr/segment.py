@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import _ftv_all, _segment_all
+from .kernels import _ftv_all, _ftv_all_serial, _segment_all, _segment_all_serial
 
 #: Parameter presets of :func:`segment`: Earth Engine or the original IDL behaviour.
 PRESETS = ("gee", "idl")
@@ -121,7 +121,8 @@ def _to_input_shape(a_tn, values, image_shape):
 
 def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
             prevent_one_year_recovery=False, recovery_threshold=0.25, pval_threshold=0.1,
-            best_model_proportion=0.75, min_observations_needed=6, distdir=-1, preset="gee") -> LandTrendrResult:
+            best_model_proportion=0.75, min_observations_needed=6, distdir=-1, preset="gee",
+            parallel: bool = True) -> LandTrendrResult:
     """Run LandTrendr on every pixel.
 
     Parameters
@@ -133,6 +134,9 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
         (TCB); the series is multiplied by ``distdir`` for segmentation (LT-GEE) and the
         outputs are flipped back.
     preset : "gee" (Earth Engine) or "idl" (the original IDL; see the module docstring).
+    parallel : bool
+        Use every core (numba threads); False runs on the calling thread without the GIL,
+        as dask's block tasks do (identical results).
     The other keywords are LT-GEE's runParams with its defaults.
     """
     if preset not in PRESETS:
@@ -148,7 +152,8 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     fitted = np.empty((T, n), np.float32)
     isvert = np.zeros((T, n), np.bool_)
     stats = np.empty((n, 3))
-    _segment_all(Y, (years - years[0]).astype(np.float64), float(distdir), int(max_segments), float(spike_threshold),
+    kernel = _segment_all if parallel else _segment_all_serial
+    kernel(Y, (years - years[0]).astype(np.float64), float(distdir), int(max_segments), float(spike_threshold),
                  int(vertex_count_overshoot), bool(prevent_one_year_recovery), float(recovery_threshold),
                  float(pval_threshold), float(best_model_proportion), int(min_observations_needed), preset == "idl",
                  fitted, isvert, stats)
@@ -161,7 +166,7 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     return LandTrendrResult(fitted.T, isvert.T, rmse, p, f, years, Y.T, None, distdir)
 
 
-def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
+def fit_to_vertices(values, years, is_vertex, *, parallel: bool = True) -> np.ndarray:
     """Fit-to-vertex (FTV): fit another index on the vertex years of a LandTrendr result.
 
     ``values`` (n, T) or (T, H, W) of the other index (NaN = missing), ``is_vertex`` of the
@@ -169,7 +174,8 @@ def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
     years is fitted as in LandTrendr (point-to-point or anchored regression), so the
     fitted series of all indices break in the same years (the seed's ndvi/tcg/tcw ``_fit``
     bands). Returns fitted values of the same shape, in the input's units. Pixels with fewer
-    than two vertices get their mean.
+    than two vertices get their mean. ``parallel=False``: on the calling thread, without the
+    GIL (dask block tasks).
     """
     Y, years, image_shape = _as_time_major(values, years)
     isv = np.asarray(is_vertex, dtype=bool)
@@ -178,7 +184,7 @@ def fit_to_vertices(values, years, is_vertex) -> np.ndarray:
     T = len(years)
     isv = isv.reshape(T, -1) if image_shape is not None else isv.reshape(-1, T).T
     out = np.empty(Y.shape, np.float32)
-    _ftv_all(Y, (years - years[0]).astype(np.float64), isv, out)
+    (_ftv_all if parallel else _ftv_all_serial)(Y, (years - years[0]).astype(np.float64), isv, out)
     return _to_input_shape(out, values, image_shape)
 
 
