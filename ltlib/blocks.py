@@ -241,7 +241,7 @@ def _add_overviews(tmp: Path, resampling: str) -> None:
             dst.update_tags(ns="rio_overview", resampling=resampling)
 
 
-def write_rasters(specs, *, progress: bool = True) -> list[Path]:
+def write_rasters(specs, *, also=(), progress: bool = True):
     """Write several outputs of one dask graph in one pass, block by block.
 
     Each block of a shared upstream step (e.g. one LandTrendr fit feeding the fitted stacks
@@ -258,19 +258,22 @@ def write_rasters(specs, *, progress: bool = True) -> list[Path]:
         ``tags``), plus ``years`` for an annual stack (bands ``yrYYYY``, as
         :func:`ltlib.io.write_stack`) and ``overview_resampling`` ("nearest" default, e.g.
         "average" for continuous values).
+    also : sequence of dask collections
+        Reductions of the same graph (e.g. a histogram) computed in the same pass.
 
     Returns
     -------
-    list of Path, in the order of ``specs``.
+    list of Path, in the order of ``specs``; with ``also``, (paths, computed values).
     """
     specs = list(specs)
     with contextlib.ExitStack() as stack:
         tmps = [Path(stack.enter_context(atomic_path(s["path"]))) for s in specs]
         stores = [_prepare(s, tmp) for s, tmp in zip(specs, tmps)]
-        compute(*stores, progress=progress)
+        values = compute(*stores, *also, progress=progress)[len(stores):]
         for s, tmp in zip(specs, tmps):
             _add_overviews(tmp, s.get("overview_resampling", "nearest"))
-    return [Path(s["path"]) for s in specs]
+    paths = [Path(s["path"]) for s in specs]
+    return (paths, values) if also else paths
 
 
 def write_raster(path, data, grid: Grid, *, band_names=None, nodata=None, dtype=None, colormap=None, tags=None,

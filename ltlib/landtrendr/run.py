@@ -59,6 +59,10 @@ class LandTrendrRun:
     engine: str = "local"
     median_filter: bool = False
     seconds: dict = field(default_factory=dict)
+    #: {key: path} of the outputs already written (block by block, for a scene opened in chunks)
+    files: dict = field(default_factory=dict)
+    #: {number of vertices: pixels}, when there is no in-memory ``result``
+    vertex_counts: dict | None = None
 
     @property
     def n_pixels(self) -> int:
@@ -115,12 +119,21 @@ class LandTrendrRun:
             counts = np.bincount(self.result.n_vertices().ravel())
             out["vertex_count_distribution"] = {int(k): int(v) for k, v in enumerate(counts) if v}
             out["series_per_second"] = round(self.n_pixels / self.seconds["segment"]) if self.seconds.get("segment") else None
+        elif self.vertex_counts is not None:  # block by block: segment, FTV, maps and writing in one pass
+            out["vertex_count_distribution"] = dict(self.vertex_counts)
+            out["series_per_second"] = round(self.n_pixels / self.seconds["blocks"]) if self.seconds.get("blocks") else None
+            out["block_wise"] = True
         return out
 
     def write(self, output_dir) -> dict[str, Path]:
         """``<index>_fit.tif`` (int16 x 1000, bands yrYYYY), ``loss_map.tif``, ``gain_map.tif``
-        (float32, bands yod..dsnr, NaN = none; tag ``delta``). Returns {key: path}."""
+        (float32, bands yod..dsnr, NaN = none; tag ``delta``). Returns {key: path}.
+
+        A run on a scene opened in chunks wrote its outputs while it ran; they are copied when
+        ``output_dir`` is another folder."""
         out = Path(output_dir)
+        if self.files:
+            return {k: _copy(p, out / p.name) for k, p in self.files.items()}
         written = {}
         for name, arr in self.fitted.items():
             written[f"{name.lower()}_fit"] = write_stack(out / f"{name.lower()}_fit.tif", arr, self.years, self.grid,
@@ -141,7 +154,7 @@ def _nanmedian(a) -> float | None:
 
 def fit_scene(scene, *, index=None, ftv=None, params: LandTrendrParams | None = None,
               loss: ChangeMapParams | None = None, gain: ChangeMapParams | None = None,
-              median_filter: bool = False, use_gee: bool = False, download_dir=None) -> LandTrendrRun:
+              median_filter: bool = False, use_gee: bool = False, download_dir=None, output_dir=None) -> LandTrendrRun:
     """Fit LandTrendr to every pixel of a :class:`~ltlib.scene.Scene` and map loss and gain.
 
     Parameters
@@ -161,6 +174,9 @@ def fit_scene(scene, *, index=None, ftv=None, params: LandTrendrParams | None = 
     use_gee : bool
         Run Earth Engine's LandTrendr instead of the local port. Needs a scene downloaded from
         Earth Engine (so the outputs share its grid) and ``download_dir``.
+    output_dir : path or None
+        Where a scene opened in chunks (``scene.is_lazy``) has its outputs written, block by
+        block, while LandTrendr runs (required then); the run then reads them from there.
 
     Returns
     -------
@@ -180,6 +196,8 @@ def fit_scene(scene, *, index=None, ftv=None, params: LandTrendrParams | None = 
               "Earth Engine's outputs would not share its grid")
     stack = scene.stack(index)
     distdir = config.INDICES[index].distdir
+    if scene.is_lazy:
+        return _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir)
     seconds = {}
     t = time.perf_counter()
     result = segment(stack.data, stack.years, distdir=distdir, **params.as_dict())
@@ -198,6 +216,59 @@ def fit_scene(scene, *, index=None, ftv=None, params: LandTrendrParams | None = 
     seconds["change_maps"] = time.perf_counter() - t
     return LandTrendrRun(index, stack.years, stack.grid, params, loss, gain, fitted, maps_["loss"], maps_["gain"],
                          result, "local", median_filter, seconds)
+
+
+def _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir) -> LandTrendrRun:
+    """:func:`fit_scene` block by block (:mod:`.chunked`): every output written as it is computed."""
+    from .. import blocks
+    from .chunked import fit_blocks
+
+    if output_dir is None:
+        raise ValueError(f"the scene in {scene.folder} is opened in chunks (too large for memory): fit_scene needs "
+                         "output_dir, where the fitted stacks and change maps are written block by block")
+    out = Path(output_dir)
+    names = [index, *ftv]
+    t = time.perf_counter()
+    res = fit_blocks([scene.stack(n).data for n in names], scene.years, distdir=config.INDICES[index].distdir,
+                     params=params.as_dict(), loss=loss.as_dict(), gain=gain.as_dict(), median_filter=median_filter)
+    specs = [blocks.stack_spec(out / f"{n.lower()}_fit.tif", f, scene.years, scene.grid, dtype="int16",
+                               name=f"{n}_fit", scale=config.INDICES[n].scale) for n, f in zip(names, res["fitted"])]
+    for delta, p in (("loss", loss), ("gain", gain)):
+        specs.append(dict(path=out / MAP_FILES[delta], data=res[delta], grid=scene.grid, band_names=list(CHANGE_BANDS),
+                          dtype="float32", nodata=np.nan,
+                          tags={"delta": delta, "index": index, "engine": "local", "params": p.as_dict()}))
+    n_vert = res["n_vertices"].astype(np.int64).ravel()
+    paths, (counts,) = blocks.write_rasters(specs, also=[da_bincount(n_vert, len(scene.years) + 1)])
+    seconds = {"blocks": time.perf_counter() - t}
+    files = {f"{n.lower()}_fit": p for n, p in zip(names, paths)}
+    files.update(loss_map=paths[-2], gain_map=paths[-1])
+    chunks = scene.stack(index).data.chunksize[-1]
+    fitted = {n: blocks.open_raster(files[f"{n.lower()}_fit"], chunks=chunks)[0] for n in names}
+    maps_ = {}
+    for delta in ("loss", "gain"):
+        data, _, bands = read_raster(files[f"{delta}_map"])
+        maps_[delta] = {b: data[bands.index(b)] for b in CHANGE_BANDS}
+    return LandTrendrRun(index, scene.years, scene.grid, params, loss, gain, fitted, maps_["loss"], maps_["gain"],
+                         None, "local", median_filter, seconds, files,
+                         {int(k): int(v) for k, v in enumerate(counts) if v})
+
+
+def da_bincount(x, n: int):
+    """Counts of 0 .. n - 1 in a dask integer array (one small histogram per block, summed)."""
+    import dask.array as da
+
+    return da.bincount(x, minlength=n)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    from ..io import atomic_path
+
+    if src.resolve() != dst.resolve():
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    return dst
 
 
 def _fit_on_earth_engine(scene, index, ftv, params, loss, gain, median_filter, download_dir) -> LandTrendrRun:

@@ -190,19 +190,30 @@ def fit_to_vertices(values, years, is_vertex, *, parallel: bool = True) -> np.nd
 
 def median_filter_stack(fitted, size: int = 3) -> np.ndarray:
     """Spatial median filter of every year of a fitted (T, H, W) stack (the seed recommends it
-    after LandTrendr to remove isolated pixels that the fit left noisy). NaN pixels stay NaN
-    and do not take part."""
-    from scipy import ndimage
+    after LandTrendr to remove isolated pixels that the fit left noisy).
 
+    The median of each ``size`` x ``size`` window is taken over its finite values only: NaN
+    pixels stay NaN and do not take part, and image edges repeat the edge pixels (``nearest``).
+    Each output pixel depends only on its window, so a block with a halo of ``size // 2`` px
+    gives the same values as the whole image (:mod:`ltlib.landtrendr.chunked`).
+    """
     fitted = np.asarray(fitted)
     if fitted.dtype not in (np.float32, np.float64):
         fitted = fitted.astype(np.float64)
     if fitted.ndim != 3:
         raise ValueError(f"median_filter_stack needs a (T, H, W) stack, got shape {fitted.shape}")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be an odd number of pixels >= 1, got {size}")
+    h = size // 2
+    T, H, W = fitted.shape
     out = np.empty_like(fitted)
-    for t in range(fitted.shape[0]):
-        band = fitted[t]
-        nan = np.isnan(band)
-        filled = np.where(nan, np.nanmedian(band) if (~nan).any() else 0.0, band)
-        out[t] = np.where(nan, np.nan, ndimage.median_filter(filled, size=size, mode="nearest"))
+    for t in range(T):
+        padded = np.pad(fitted[t], h, mode="edge")
+        # the window's values, NaN sorted last; the median of the n finite ones by position
+        win = np.sort(np.stack([padded[i:i + H, j:j + W] for i in range(size) for j in range(size)]), axis=0)
+        n = np.isfinite(win).sum(axis=0)
+        lo = np.take_along_axis(win, np.maximum((n - 1) // 2, 0)[None], axis=0)[0]
+        hi = np.take_along_axis(win, (n // 2).clip(max=size * size - 1)[None], axis=0)[0]
+        med = (lo + hi) / 2  # odd n: lo is hi
+        out[t] = np.where(np.isnan(fitted[t]), np.nan, med)
     return out
