@@ -111,7 +111,7 @@ def active_client():
         return None
 
 
-def connect(dask_address=None, *, n_workers: int | None = None):
+def connect(dask_address=None, *, n_workers: int | None = None, timeout: str = "20s"):
     """Choose where blocks run.
 
     Parameters
@@ -121,6 +121,7 @@ def connect(dask_address=None, *, n_workers: int | None = None):
         (``n_workers`` to change it). An address such as ``"tcp://10.0.0.5:8786"``: a
         ``distributed.Client`` to that scheduler (started by dask-jobqueue, dask-kubernetes,
         a hosted service or ``dask scheduler``), which then runs every block.
+    timeout : how long to wait for the scheduler to answer.
 
     Returns
     -------
@@ -139,7 +140,7 @@ def connect(dask_address=None, *, n_workers: int | None = None):
     from distributed import Client
 
     try:
-        client = Client(dask_address, timeout="20s")
+        client = Client(dask_address, timeout=timeout)
     except OSError as e:
         raise ConnectionError(f"dask_address {dask_address!r}: no dask scheduler answered ({e}); start one (e.g. "
                               "`dask scheduler` and `dask worker <address>`, or dask-jobqueue) or use None to run "

@@ -219,8 +219,9 @@ class Scene:
         for name, s in self.stacks.items():
             target = out / LANDSAT_DIR / f"{name.lower()}.tif"
             if s.meta.get("_converted") or s.path is None:
-                written[f"landsat_{name.lower()}"] = write_stack(target, s.data, s.years, s.grid, dtype="int16",
-                                                                 name=name, scale=s.scale)
+                write = blocks.write_stack if is_lazy(s.data) else write_stack  # lazy: block by block
+                written[f"landsat_{name.lower()}"] = write(target, s.data, s.years, s.grid, dtype="int16", name=name,
+                                                           scale=s.scale)
             else:
                 written[f"landsat_{name.lower()}"] = _copy(s.path, target)
         for rel in (TRUTH_FILE, S1_TRUTH_FILE, S1_BMAP_FILE):

@@ -59,6 +59,16 @@ def _mmu_block(block, mmu: int, mode: str):
     return np.stack([bands[b] for b in CHANGE_BANDS])
 
 
+def mmu_blocks(bands, mmu: int, mode: str = "any"):
+    """The minimum mapping unit of a dask change map (6, H, W), block by block with a halo of
+    ``mmu - 1`` px (exact: see the module docstring); outside the image counts as no change."""
+    import dask.array as da
+
+    d = int(mmu) - 1
+    return da.map_overlap(_mmu_block, bands, depth={0: 0, 1: d, 2: d}, boundary=np.nan, dtype=np.float32,
+                          mmu=int(mmu), mode=mode)
+
+
 def fit_blocks(stacks, years, *, distdir: int, params: dict, loss: dict, gain: dict, median_filter: bool = False):
     """LandTrendr on dask stacks, block by block.
 
@@ -104,9 +114,5 @@ def fit_blocks(stacks, years, *, distdir: int, params: dict, loss: dict, gain: d
     for m, delta in enumerate(("loss", "gain")):
         bands = out[base + m * _N_MAP: base + (m + 1) * _N_MAP]
         mmu, mode = mmus[delta]
-        if mmu is not None and mmu > 1:
-            d = int(mmu) - 1  # see the module docstring: this halo makes the MMU exact
-            bands = da.map_overlap(_mmu_block, bands, depth={0: 0, 1: d, 2: d}, boundary=np.nan, dtype=np.float32,
-                                   mmu=int(mmu), mode=mode)
-        result[delta] = bands
+        result[delta] = mmu_blocks(bands, mmu, mode) if mmu is not None and mmu > 1 else bands
     return result

@@ -39,7 +39,8 @@ class LandTrendrRun:
     fitted : {index: float32 (T, H, W)}
         Fitted values (index x 1000): the segmented index and every fit-to-vertex index.
     loss, gain : {band: float32 (H, W)}
-        Change maps, bands :data:`CHANGE_BANDS`, NaN where no segment passes.
+        Change maps, bands :data:`CHANGE_BANDS`, NaN where no segment passes. For a scene
+        opened in chunks, these and ``fitted`` are dask arrays read from the written files.
     result : LandTrendrResult or None
         The local segmentation (None on Earth Engine).
     engine : {"local", "earth_engine"}
@@ -70,8 +71,8 @@ class LandTrendrRun:
 
     def disturbance_years(self) -> tuple[np.ndarray, np.ndarray]:
         """Years of detection of the greatest loss and their pixel counts: (years, counts)."""
-        yod = self.loss["yod"][np.isfinite(self.loss["yod"])].astype(int)
-        return np.unique(yod, return_counts=True)
+        yod = np.asarray(self.loss["yod"])  # one band (a chunked run's maps are read lazily)
+        return np.unique(yod[np.isfinite(yod)].astype(int), return_counts=True)
 
     def most_frequent_disturbance_year(self) -> int | None:
         years, counts = self.disturbance_years()
@@ -80,13 +81,13 @@ class LandTrendrRun:
     def area_by_year(self, delta: str = "loss") -> dict[int, float]:
         """Mapped area per year of detection in hectares: {year: ha} for ``delta`` "loss" or "gain"."""
         bands = self.loss if delta == "loss" else self.gain
-        yod = bands["yod"]
+        yod = np.asarray(bands["yod"])
         years = np.unique(yod[np.isfinite(yod)]).astype(int)
         return {int(y): round(self.grid.area_ha(yod == y), 2) for y in years}
 
     def example_pixel(self) -> tuple[int, int]:
         """(row, col) of the greatest loss magnitude (the scene's centre when nothing was lost)."""
-        mag = self.loss["mag"]
+        mag = np.asarray(self.loss["mag"])
         if not np.isfinite(mag).any():
             return self.grid.height // 2, self.grid.width // 2
         r, c = np.unravel_index(np.nanargmax(mag), mag.shape)
@@ -94,7 +95,7 @@ class LandTrendrRun:
 
     def summary(self) -> dict:
         def share(m):
-            return round(float(np.isfinite(m["yod"]).mean()), 4)
+            return round(float(np.isfinite(np.asarray(m["yod"])).mean()), 4)
 
         out = {
             "engine": self.engine,
@@ -245,8 +246,8 @@ def _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir
     chunks = scene.stack(index).data.chunksize[-1]
     fitted = {n: blocks.open_raster(files[f"{n.lower()}_fit"], chunks=chunks)[0] for n in names}
     maps_ = {}
-    for delta in ("loss", "gain"):
-        data, _, bands = read_raster(files[f"{delta}_map"])
+    for delta in ("loss", "gain"):  # lazily: a band is read when it is used
+        data, _, bands = blocks.open_raster(files[f"{delta}_map"], chunks=chunks)
         maps_[delta] = {b: data[bands.index(b)] for b in CHANGE_BANDS}
     return LandTrendrRun(index, scene.years, scene.grid, params, loss, gain, fitted, maps_["loss"], maps_["gain"],
                          None, "local", median_filter, seconds, files,
