@@ -169,7 +169,7 @@ def compute(*collections, progress: bool = True):
         return dask.compute(*collections)
     from dask.diagnostics import ProgressBar
 
-    with ProgressBar(minimum=2.0, dt=1.0):
+    with ProgressBar(minimum=2.0, dt=0.1):
         return dask.compute(*collections)
 
 

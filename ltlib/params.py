@@ -371,8 +371,8 @@ _YEAR = Param("int", 1972, 2100, optional=True)
 _COUNT = Param("int", 1)
 _SEED = Param("int", 0)
 _OPT_STR = Param("str", optional=True)
-_COMMON = dict(data_dir=Param("path", optional=True), output_dir=Param("path"), use_gee=Param("bool"), ee_project=_OPT_STR,
-                 aoi=Param("aoi", optional=True))
+_COMMON = dict(data_dir=Param("path", optional=True), output_dir=Param("path"), dask_address=_OPT_STR,
+               use_gee=Param("bool"), ee_project=_OPT_STR, aoi=Param("aoi", optional=True))
 _YEARS = dict(start_year=_YEAR, end_year=_YEAR)
 _EARLIER = dict(landtrendr_dir=Param("path", optional=True))
 #: Every notebook's parameters (the names of its ``parameters`` cell) with their types and ranges.
