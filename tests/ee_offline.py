@@ -5,7 +5,8 @@ the wheel (``ee/tests/algorithms.json``) instead of asking the server, and stubs
 calls ``ee.Initialize`` would otherwise make. Any attempt to reach the service from a test
 (``computeValue``, ``computePixels``, ``getDownloadId``...) raises instead of hanging.
 
-Fixture: ``ee_offline`` (function scope, yields the ``ee`` module). Helpers: :func:`graph`,
+Fixtures: ``ee_offline`` (function scope, yields the ``ee`` module) and ``fake_batch`` (a
+:class:`FakeBatch`: Earth Engine's batch service offline, for export tasks). Helpers: :func:`graph`,
 :func:`graph_text` (normalised JSON, for snapshots), :func:`invocations` (the algorithms a
 graph calls, with their constant arguments) and :class:`Evaluator`, a small numpy
 interpreter of serialised graphs for checking the numbers a graph computes (including
@@ -18,7 +19,7 @@ import json
 
 import pytest
 
-__all__ = ["ee_offline"]  # what `from .ee_offline import *` in conftest.py picks up
+__all__ = ["ee_offline", "fake_batch"]  # what `from .ee_offline import *` in conftest.py picks up
 
 # Signature added to the harness if a future wheel's algorithms.json lacks it (it is there
 # in 1.7.50; the test suite checks).
@@ -73,6 +74,94 @@ def ee_offline(monkeypatch):
     ee.Initialize(None, "", project="test")
     yield ee
     ee.Reset()
+
+
+class FakeBatch:
+    """Earth Engine's batch service, offline, under the real ``ee.batch`` code.
+
+    It replaces the three server calls ``ee.batch.Task`` makes: ``ee.data.exportImage``
+    (``Task.start()``: records the Cloud API request and gives the task an id),
+    ``ee.data.getOperation`` (``Task.status()``: each call moves the task one state along
+    its script, then it stays in its last state) and ``ee.data.cancelOperation``. The keyword
+    arguments given to ``ee.batch.Export.image.toDrive/toCloudStorage/toAsset`` are recorded
+    too (``config``). A task's script is ``script(description, attempt)`` -> list of states,
+    or (states, error message) for a FAILED end; default READY, RUNNING, COMPLETED.
+
+    Attributes: ``tasks`` (id -> dict with description, destination, config, request,
+    states, error, attempt, polls, state), ``started`` (descriptions in start order),
+    ``peak_active`` (most tasks READY/RUNNING at once, as last reported or just started).
+    """
+
+    DEFAULT = ("READY", "RUNNING", "COMPLETED")
+
+    def __init__(self, ee, monkeypatch):
+        self.ee = ee
+        self.tasks = {}
+        self.started = []
+        self.peak_active = 0
+        self.script = lambda description, attempt: list(self.DEFAULT)
+        self._pending_config = []
+        from ee import _cloud_api_utils
+
+        self._to_operation_state = _cloud_api_utils.TASK_TO_OPERATION_STATE
+        for kind, dest in (("toDrive", "drive"), ("toCloudStorage", "gcs"), ("toAsset", "asset")):
+            monkeypatch.setattr(ee.batch.Export.image, kind, self._recording(getattr(ee.batch.Export.image, kind), dest))
+        monkeypatch.setattr(ee.data, "exportImage", self._export_image)
+        monkeypatch.setattr(ee.data, "getOperation", self._get_operation)
+        monkeypatch.setattr(ee.data, "cancelOperation", self._cancel)
+
+    def _recording(self, original, destination):
+        def export(**kw):
+            self._pending_config.append((destination, dict(kw)))
+            return original(**kw)
+
+        return export
+
+    def active(self) -> int:
+        return sum(t["state"] in ("READY", "RUNNING") for t in self.tasks.values())
+
+    def by_description(self, description) -> list[dict]:
+        """Every task started under ``description``, in start order."""
+        return [t for t in self.tasks.values() if t["description"] == description]
+
+    def _export_image(self, request_id, params):
+        destination, config = self._pending_config.pop(0)
+        description = params.get("description")
+        attempt = len(self.by_description(description)) + 1
+        script = self.script(description, attempt)
+        states, error = (script if isinstance(script, tuple) else (script, None))
+        task_id = f"FAKE{len(self.tasks):06d}"
+        name = f"projects/test/operations/{task_id}"
+        self.tasks[task_id] = dict(id=task_id, name=name, description=description, destination=destination,
+                                   config=config, request=params, states=list(states), error=error,
+                                   attempt=attempt, polls=0, state="READY")
+        self.started.append(description)
+        self.peak_active = max(self.peak_active, self.active())
+        return {"name": name, "metadata": {"state": "PENDING", "description": description}, "done": False}
+
+    def _get_operation(self, name):
+        task = self.tasks.get(name.rsplit("/", 1)[-1])
+        if task is None:
+            raise self.ee.EEException(f"operation {name} not found")
+        task["polls"] += 1
+        states = task["states"]
+        task["state"] = states.pop(0) if len(states) > 1 else states[0]
+        op = {"name": name, "metadata": {"state": self._to_operation_state[task["state"]],
+                                         "description": task["description"]},
+              "done": task["state"] in ("COMPLETED", "FAILED", "CANCELLED")}
+        if task["state"] == "FAILED":
+            op["error"] = {"message": task["error"] or "Internal error."}
+        return op
+
+    def _cancel(self, name):
+        task = self.tasks[name.rsplit("/", 1)[-1]]
+        task["states"] = ["CANCELLED"]
+
+
+@pytest.fixture
+def fake_batch(ee_offline, monkeypatch):
+    """A :class:`FakeBatch` installed on the offline ``ee``; set ``fake_batch.script`` to script tasks."""
+    return FakeBatch(ee_offline, monkeypatch)
 
 
 def graph(obj) -> dict:

@@ -29,7 +29,9 @@ download
     Tiled ``computePixels`` download with retries and resume: :func:`download_image`,
     :func:`computepixels_fetch`, :func:`download_to_geotiff`, :func:`plan_tiles`...
 export
-    :func:`export_to_drive` and :func:`wait_for_task` for areas too large to download.
+    :func:`export_to_drive` and :func:`wait_for_task` for areas too large to download;
+    :func:`export_tiled` (one batch task per tile to Drive, Cloud Storage or assets, with a
+    resumable JSON state file; :class:`TiledExport`) and :func:`mosaic_export_tiles`.
 parity
     The live parity check of ``scripts/ee_parity_check.py`` (Earth Engine LandTrendr vs the
     local port vs the shipped reference pixels); not imported here.
@@ -95,7 +97,16 @@ from .download import (
     plan_tiles,
     prepare_bands,
 )
-from .export import export_to_drive, wait_for_task
+from .export import (
+    ExportStateError,
+    TiledExport,
+    TiledExportError,
+    export_tiled,
+    export_to_drive,
+    mosaic_export_tiles,
+    plan_export_tiles,
+    wait_for_task,
+)
 from .landtrendr import (
     LT_DEFAULTS,
     SEGMENT_ROWS,
@@ -139,6 +150,9 @@ __all__ = [
     "SENSORS",
     "SR_BANDS",
     "DownloadError",
+    "ExportStateError",
+    "TiledExport",
+    "TiledExportError",
     "Tile",
     "annual_composites",
     "aoi_bounds",
@@ -151,6 +165,7 @@ __all__ = [
     "download_image",
     "download_to_geotiff",
     "estimate_bytes",
+    "export_tiled",
     "export_to_drive",
     "fetch_tiles",
     "fit_landtrendr_to_dir",
@@ -165,8 +180,10 @@ __all__ = [
     "landtrendr_input",
     "llr_fitted_stack",
     "medoid",
+    "mosaic_export_tiles",
     "most_frequent_orbit",
     "observed_years",
+    "plan_export_tiles",
     "plan_tiles",
     "prepare_bands",
     "prepare_c2_image",
