@@ -112,7 +112,9 @@ class FakeBatch:
 
     def _recording(self, original, destination):
         def export(**kw):
-            self._pending_config.append((destination, dict(kw)))
+            # copies: ee.batch pops keys out of formatOptions while building the request
+            self._pending_config.append((destination, {k: json.loads(json.dumps(v)) if isinstance(v, (dict, list))
+                                                       else v for k, v in kw.items()}))
             return original(**kw)
 
         return export

@@ -257,7 +257,7 @@ class TiledExport:
         start = self._clock()
         while True:
             self._step()
-            if not any(t["state"] in ACTIVE or t["state"] == "PENDING" for t in self.tiles):
+            if not any(t["state"] in ACTIVE or t["state"] == "PENDING" or self._restartable(t) for t in self.tiles):
                 break
             if timeout is not None and self._clock() - start >= timeout:
                 raise TimeoutError(f"tiled export {self.request['prefix']}: {self._line()} after {timeout:.0f} s; "
@@ -351,13 +351,17 @@ class TiledExport:
         self._tasks[t["index"]] = task
         t["task_id"], t["operation"], t["state"] = task.id, task.name, "READY"
 
+    def _restartable(self, t: dict) -> bool:
+        # FAILED/LOST get up to max_retries restarts per run; CANCELLED waits for a new run
+        return t["state"] in ("FAILED", "LOST") and self._restarts.get(t["index"], 0) < self.max_retries
+
     def _step(self) -> None:
         changed = False
         for t in self.tiles:
             if t["state"] in ACTIVE:
                 changed |= self._poll(t)
-        for t in self.tiles:  # FAILED/LOST get up to max_retries restarts per run; CANCELLED waits for a new run
-            if t["state"] in ("FAILED", "LOST") and self._restarts.get(t["index"], 0) < self.max_retries:
+        for t in self.tiles:
+            if self._restartable(t):
                 self._restarts[t["index"]] = self._restarts.get(t["index"], 0) + 1
                 t["state"] = "PENDING"
                 changed = True
