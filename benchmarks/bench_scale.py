@@ -1,8 +1,8 @@
 """Whole scenes block by block: time, peak memory of the process tree and throughput by size.
 
-    python benchmarks/bench_scale.py                        # LandTrendr at 1k, 2k, 4k, 7k px
-    python benchmarks/bench_scale.py --sizes 1000 2000      # smaller
-    python benchmarks/bench_scale.py --steps landtrendr cluster classify sar notebook
+    python benchmarks/bench_scale.py                        # every step (about 1.5 h on 2 cores)
+    python benchmarks/bench_scale.py --steps landtrendr     # LandTrendr at 1k, 2k, 4k, 7k px
+    python benchmarks/bench_scale.py --sizes 1000 2000 --sar-sizes 1000 --notebook-size 2500  # quick
 
 Scenes are generated to disk first (``scale_scene.py``: sample tiles with their own noise,
 fixed seed, NDVI and NBR, 51 years; kept in ``--work`` between runs). Every measured run is a
@@ -13,6 +13,11 @@ reported (interpreter, dask threads, GDAL cache, papermill's kernel: everything)
 int16 stacks and written as tiled GeoTIFFs, i.e. ``scene.load`` + ``fit_scene`` (+ ``write``
 in memory). The in-memory reference is the same on the 1k scene read whole (numba on every
 core); throughput is compared per core (series/s / cores), in the same run.
+``kshape``: every pixel's NDVI+NBR trajectory assigned to k-Shape centroids fitted on a sample;
+``tsf``: every pixel classified by a TimeSeriesForest trained on the labelled set
+(``scale_classify.py``). ``sar``: the omnibus on dual-pol scenes of 49 dates
+(``scale_sar.py``). ``notebook``: notebook 02 run by papermill on a folder holding one NDVI
+stack of 4,000 x 4,000 px x 51 years (the kernel and everything it starts are in the tree).
 """
 from __future__ import annotations
 
@@ -113,35 +118,104 @@ def _warm() -> dict:
     return {}
 
 
-CHILDREN = {"landtrendr": _landtrendr, "warm": _warm}
+def _classify(step: str, mode: str, folder: str, out: str, chunks: str) -> dict:
+    from scale_classify import measure
+
+    return measure(step, mode, folder, out, int(chunks))
+
+
+def _sar(mode: str, folder: str, out: str, chunks: str) -> dict:
+    from scale_sar import measure
+
+    return measure(mode, folder, out, int(chunks))
+
+
+CHILDREN = {"landtrendr": _landtrendr, "warm": _warm, "classify": _classify, "sar": _sar}
 
 
 # ------------------------------------------------------------------------------------ the table
-def bench_landtrendr(sizes, work: Path, chunks: int) -> list[dict]:
+def _scenes(sizes, work: Path, indices=("NDVI", "NBR")) -> None:
     from scale_scene import write_scene
 
-    cores = os.cpu_count()
-    rows = []
-    print("generating scenes ...", flush=True)
     for size in sizes:
         t = time.perf_counter()
-        write_scene(work / f"scene{size}", size)
-        print(f"  {size} x {size} px: {time.perf_counter() - t:.0f} s", flush=True)
-    run_child(child("warm"))
+        write_scene(work / f"scene{size}", size, indices=indices)
+        print(f"  scene {size} x {size} px ({', '.join(indices)}): {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def _rate(r: dict) -> float:
+    return r.get("series_per_s", r.get("pixels_per_s", 0.0))
+
+
+def _compare(step: str, sizes, chunks: int, args) -> list[dict]:
+    """The in-memory run at the smallest size, then block runs at every size, in one run;
+    ``args(mode, size)`` is a child's command line."""
+    cores = os.cpu_count()
     ref_size = min(sizes)
-    ref = run_child(child("landtrendr", str(work / f"scene{ref_size}"), str(work / f"out_mem{ref_size}"), "none"))
-    ref_rate = ref["series_per_s"] / cores
-    print(f"in memory, {ref_size} x {ref_size} px: {ref['seconds']:.1f} s, {ref['series_per_s']:.0f} series/s "
+    ref = run_child(args("memory", ref_size))
+    ref_rate = _rate(ref) / cores
+    rows = [dict(step=step, mode="in memory", size=ref_size, **ref)]
+    print(f"{step}, in memory, {ref_size} x {ref_size} px: {ref['seconds']:.1f} s, {_rate(ref):.0f} px/s "
           f"({ref_rate:.0f} per core), peak {ref['peak_gb']:.2f} GB", flush=True)
-    rows.append(dict(step="landtrendr", mode="in memory", size=ref_size, **ref))
     for size in sizes:
-        r = run_child(child("landtrendr", str(work / f"scene{size}"), str(work / f"out{size}"), str(chunks)))
-        r["per_core_vs_in_memory"] = r["series_per_s"] / cores / ref_rate
-        rows.append(dict(step="landtrendr", mode=f"blocks {chunks} px", size=size, **r))
-        print(f"blocks, {size} x {size} px: {r['seconds']:.1f} s, {r['series_per_s']:.0f} series/s "
+        r = run_child(args("blocks", size))
+        r["per_core_vs_in_memory"] = _rate(r) / cores / ref_rate
+        rows.append(dict(step=step, mode=f"blocks {chunks} px", size=size, **r))
+        print(f"{step}, blocks, {size} x {size} px: {r['seconds']:.1f} s, {_rate(r):.0f} px/s "
               f"({r['per_core_vs_in_memory']:.2f}x the in-memory rate per core), peak {r['peak_gb']:.2f} GB",
               flush=True)
     return rows
+
+
+def bench_landtrendr(sizes, work: Path, chunks: int) -> list[dict]:
+    _scenes(sizes, work)
+    run_child(child("warm"))
+    return _compare("landtrendr", sizes, chunks, lambda mode, size: child(
+        "landtrendr", str(work / f"scene{size}"), str(work / f"lt_{mode}{size}"),
+        "none" if mode == "memory" else str(chunks)))
+
+
+def bench_classify(sizes, work: Path, chunks: int, steps) -> list[dict]:
+    """k-Shape assignment and TSF classification of every pixel (benchmarks/scale_classify.py)."""
+    _scenes(sizes, work)
+    rows = []
+    for step in steps:
+        rows += _compare(step, sizes, chunks, lambda mode, size, step=step: child(
+            "classify", step, mode, str(work / f"scene{size}"), str(work / f"{step}_{mode}{size}"), str(chunks)))
+    return rows
+
+
+def bench_sar(sizes, work: Path, chunks: int, n_dates: int) -> list[dict]:
+    """The omnibus on dual-pol scenes of ``n_dates`` dates (benchmarks/scale_sar.py)."""
+    from scale_sar import write_s1_scene
+
+    for size in sizes:
+        t = time.perf_counter()
+        write_s1_scene(work / f"s1_{size}", size, n_dates=n_dates)
+        print(f"  S1 scene {size} x {size} px x {n_dates} dates: {time.perf_counter() - t:.0f} s", flush=True)
+    return _compare("sar", sizes, chunks, lambda mode, size: child(
+        "sar", mode, str(work / f"s1_{size}"), str(work / f"sar_{mode}{size}"), str(chunks)))
+
+
+def bench_notebook(size: int, work: Path) -> list[dict]:
+    """Notebook 02 run by papermill on a folder holding one NDVI stack of ``size`` px."""
+    folder = work / f"ndvi{size}"
+    from scale_scene import write_scene
+
+    t = time.perf_counter()
+    write_scene(folder, size, indices=("NDVI",))
+    print(f"  scene {size} x {size} px (NDVI): {time.perf_counter() - t:.0f} s", flush=True)
+    out = work / f"nb02_{size}"
+    out.mkdir(parents=True, exist_ok=True)
+    r = run_child([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_fit_landtrendr.ipynb"),
+                   str(out / "02_fit_landtrendr.ipynb"), "-p", "data_dir", str(folder), "-p", "output_dir", str(out),
+                   "-p", "mmu", "11", "--cwd", str(ROOT / "notebooks"), "--no-progress-bar"])
+    summary = json.loads((out / "summary.json").read_text())
+    r.update(pixels=size * size, seconds=r["wall_s"], pixels_per_s=size * size / r["wall_s"],
+             lazy=bool(summary.get("landtrendr", {}).get("block_wise")))
+    print(f"notebook 02 (papermill), {size} x {size} px NDVI: {r['seconds']:.0f} s, peak {r['peak_gb']:.2f} GB",
+          flush=True)
+    return [dict(step="notebook 02", mode="papermill", size=size, **r)]
 
 
 def print_table(rows: list[dict]) -> None:
@@ -157,7 +231,11 @@ def print_table(rows: list[dict]) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 7000])
-    ap.add_argument("--steps", nargs="+", default=["landtrendr"])
+    ap.add_argument("--steps", nargs="+", default=["landtrendr", "kshape", "tsf", "sar", "notebook"],
+                    choices=["landtrendr", "kshape", "tsf", "sar", "notebook"])
+    ap.add_argument("--sar-sizes", type=int, nargs="+", default=[1000, 2000, 4000])
+    ap.add_argument("--sar-dates", type=int, default=49)
+    ap.add_argument("--notebook-size", type=int, default=4000)
     ap.add_argument("--chunks", type=int, default=512)
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ltlib_scale"))
     ap.add_argument("--json", help="write the rows here")
@@ -170,6 +248,12 @@ def main(argv=None):
     rows = []
     if "landtrendr" in a.steps:
         rows += bench_landtrendr(a.sizes, work, a.chunks)
+    if {"kshape", "tsf"} & set(a.steps):
+        rows += bench_classify(a.sizes, work, a.chunks, [s for s in ("kshape", "tsf") if s in a.steps])
+    if "sar" in a.steps:
+        rows += bench_sar(a.sar_sizes, work, a.chunks, a.sar_dates)
+    if "notebook" in a.steps:
+        rows += bench_notebook(a.notebook_size, work)
     print_table(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1, default=float))

@@ -234,7 +234,9 @@ def _prepare(spec: dict, tmp: Path):
     return da.store(converted, RasterioWriter(str(tmp)), lock=_lock(tmp), compute=False)
 
 
-def _add_overviews(tmp: Path, resampling: str) -> None:
+def add_overviews(tmp: Path, resampling: str) -> None:
+    """Build internal overviews (factors 2, 4, ... down to ~128 px) into the GeoTIFF ``tmp``
+    (opened in update mode, before it is renamed into place)."""
     with rasterio.open(tmp, "r+") as dst:
         factors = [f for f in OVERVIEW_FACTORS if max(dst.height, dst.width) / f >= TILE_PX / 2]
         if factors:
@@ -272,7 +274,7 @@ def write_rasters(specs, *, also=(), progress: bool = True):
         stores = [_prepare(s, tmp) for s, tmp in zip(specs, tmps)]
         values = compute(*stores, *also, progress=progress)[len(stores):]
         for s, tmp in zip(specs, tmps):
-            _add_overviews(tmp, s.get("overview_resampling", "nearest"))
+            add_overviews(tmp, s.get("overview_resampling", "nearest"))
     paths = [Path(s["path"]) for s in specs]
     return (paths, values) if also else paths
 

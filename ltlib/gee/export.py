@@ -649,7 +649,7 @@ def mosaic_export_tiles(files, out_path, *, band_names=None, allow_gaps: bool = 
     from affine import Affine
     from rasterio.windows import Window
 
-    from ..blocks import TILE_PX, _add_overviews
+    from ..blocks import TILE_PX, add_overviews
     from ..io import geotiff_profile
 
     if isinstance(block_px, bool) or not isinstance(block_px, (int, np.integer)) or block_px < TILE_PX \
@@ -709,5 +709,5 @@ def mosaic_export_tiles(files, out_path, *, band_names=None, allow_gaps: bool = 
             for i, name in enumerate(names, start=1):
                 if name:
                     dst.set_band_description(i, str(name))
-        _add_overviews(Path(tmp), overview_resampling)
+        add_overviews(Path(tmp), overview_resampling)
     return out_path
