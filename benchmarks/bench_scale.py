@@ -113,7 +113,14 @@ def _warm() -> dict:
     return {}
 
 
-CHILDREN = {"landtrendr": _landtrendr, "warm": _warm}
+def _sar(mode: str, folder: str, out: str, chunks: str) -> dict:
+    """The omnibus test on a Sentinel-1 scene (scale_sar.py), in memory or block by block."""
+    from scale_sar import measure
+
+    return measure(mode, folder, out, int(chunks))
+
+
+CHILDREN = {"landtrendr": _landtrendr, "warm": _warm, "sar": _sar}
 
 
 # ------------------------------------------------------------------------------------ the table
@@ -144,6 +151,23 @@ def bench_landtrendr(sizes, work: Path, chunks: int) -> list[dict]:
     return rows
 
 
+def bench_sar(sizes, work: Path, chunks: int) -> list[dict]:
+    """The Sentinel-1 omnibus test (49 dates, VV + VH) in memory and block by block, per size."""
+    from scale_sar import write_s1_scene
+
+    rows = []
+    for size in sizes:
+        folder = work / f"s1_{size}"
+        write_s1_scene(folder, size)
+        for mode in ("memory", "blocks"):
+            r = run_child(child("sar", mode, str(folder), str(folder / f"out_{mode}"), str(chunks)))
+            rows.append(dict(step="sar", mode="in memory" if mode == "memory" else f"blocks {chunks} px", size=size,
+                             **{k: v for k, v in r.items() if k != "mode"}))
+            print(f"sar {mode}, {size} x {size} px: {r['seconds']:.1f} s, {r['pixels_per_s']:,.0f} px/s, peak "
+                  f"{r['peak_gb']:.2f} GB", flush=True)
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     print("\n| step | mode | size (px) | pixels | seconds | pixels/s | vs in memory per core | peak memory (GB) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -170,6 +194,8 @@ def main(argv=None):
     rows = []
     if "landtrendr" in a.steps:
         rows += bench_landtrendr(a.sizes, work, a.chunks)
+    if "sar" in a.steps:
+        rows += bench_sar(a.sizes, work, a.chunks)
     print_table(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1, default=float))
