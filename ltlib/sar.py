@@ -664,7 +664,8 @@ def _q_block(*bands, names, enl, out_dtype) -> np.ndarray:
 def _q_lazy(arrs, names, enl, dtype):
     import dask.array as da
 
-    return da.map_blocks(_q_block, *arrs, names=list(names), enl=enl, out_dtype=dtype, dtype=np.dtype(dtype), drop_axis=0,
+    return da.map_blocks(_q_block, *arrs, names=list(names), enl=enl, out_dtype=dtype, dtype=np.dtype(dtype),
+                         drop_axis=0,
                          chunks=arrs[0].chunks[1:], meta=np.empty((0, 0), dtype))
 
 
