@@ -147,6 +147,10 @@ def _rate(r: dict) -> float:
     return r.get("series_per_s", r.get("pixels_per_s", 0.0))
 
 
+def _clean(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k not in ("step", "mode", "size")}
+
+
 def _compare(step: str, sizes, chunks: int, args) -> list[dict]:
     """The in-memory run at the smallest size, then block runs at every size, in one run;
     ``args(mode, size)`` is a child's command line."""
@@ -154,13 +158,13 @@ def _compare(step: str, sizes, chunks: int, args) -> list[dict]:
     ref_size = min(sizes)
     ref = run_child(args("memory", ref_size))
     ref_rate = _rate(ref) / cores
-    rows = [dict(step=step, mode="in memory", size=ref_size, **ref)]
+    rows = [dict(_clean(ref), step=step, mode="in memory", size=ref_size)]
     print(f"{step}, in memory, {ref_size} x {ref_size} px: {ref['seconds']:.1f} s, {_rate(ref):.0f} px/s "
           f"({ref_rate:.0f} per core), peak {ref['peak_gb']:.2f} GB", flush=True)
     for size in sizes:
         r = run_child(args("blocks", size))
         r["per_core_vs_in_memory"] = _rate(r) / cores / ref_rate
-        rows.append(dict(step=step, mode=f"blocks {chunks} px", size=size, **r))
+        rows.append(dict(_clean(r), step=step, mode=f"blocks {chunks} px", size=size))
         print(f"{step}, blocks, {size} x {size} px: {r['seconds']:.1f} s, {_rate(r):.0f} px/s "
               f"({r['per_core_vs_in_memory']:.2f}x the in-memory rate per core), peak {r['peak_gb']:.2f} GB",
               flush=True)

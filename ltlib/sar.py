@@ -37,7 +37,11 @@ How it is fast (same maps as the textbook loops over ell and j for every pixel):
   median is taken on the statistic (the p-value is a monotone function of it within a
   row, so median and p-value commute).
 
-Pure numpy/scipy (no numba).
+Pure numpy/scipy (no numba). Scenes too large for memory (dask (k, H, W) arrays, e.g. from
+``scene.load(..., chunks=...)``) run block by block with the same kernels
+(:func:`omnibus_blocks`): every pixel's maps depend only on its own series, or with the
+median filter on its 3 x 3 neighbourhood, so blocks with a 1 px halo give the in-memory maps
+exactly.
 """
 from __future__ import annotations
 
@@ -129,14 +133,7 @@ def _check_bands(bands, names) -> list[np.ndarray]:
         raise ValueError(f"the omnibus test needs at least 2 images, got k={shape[0]}")
     if shape[0] > 256:
         raise ValueError(f"at most 256 images (255 intervals fit the uint8 maps), got k={shape[0]}")
-    for a, name in zip(arrs, names):
-        with np.errstate(invalid="ignore"):
-            neg = np.nanmin(a) if np.isfinite(a).any() else 0.0
-        if neg < 0:
-            n_neg = int(np.count_nonzero(a < 0))
-            raise ValueError(
-                f"{name} has {n_neg} negative values (min {float(neg):.3g}): it looks like dB. The omnibus test "
-                "needs linear intensities (e.g. COPERNICUS/S1_GRD_FLOAT); convert with 10 ** (dB / 10)")
+    _refuse_db(arrs, names)
     return arrs
 
 
@@ -169,6 +166,13 @@ def estimate_enl(intensity, *, valid=None, max_pixels: int = 20000, seed: int = 
     """
     from scipy.special import polygamma
 
+    from .blocks import is_lazy
+
+    if is_lazy(intensity):  # a fixed sample of whole chunks, never the whole scene
+        if intensity.ndim != 3 or intensity.shape[0] < 2:
+            return None
+        intensity = _sample_blocks([intensity.rechunk({0: -1})], max_pixels, seed)[0]
+        valid = None
     a = np.asarray(intensity)
     if a.ndim != 3 or a.shape[0] < 2:
         return None
@@ -194,7 +198,16 @@ def estimate_enl(intensity, *, valid=None, max_pixels: int = 20000, seed: int = 
 
 
 def _check_enl_against_data(arrs, names, enl, valid) -> float | None:
-    """Refuse an ``enl`` far from what the first band's speckle shows (confident wrong maps)."""
+    """Refuse an ``enl`` far from what the first band's speckle shows (confident wrong maps).
+
+    Lazy bands: estimated on a fixed sample of whole chunks (:func:`_sample_blocks`), which is
+    also checked for dB first."""
+    from .blocks import is_lazy
+
+    if is_lazy(arrs[0]):
+        arrs = _sample_blocks(arrs)
+        _refuse_db(arrs, names, " in a sample of the scene")
+        valid = _valid_mask(arrs)
     est = estimate_enl(arrs[0], valid=valid)
     if est is None:
         return None
@@ -253,6 +266,16 @@ class OmnibusResult:
     n_bands: int
     timings: dict = field(default_factory=dict)
     enl_estimate: float | None = None  # looks estimated from the data (:func:`estimate_enl`)
+    #: Block by block: ``counts`` (:meth:`counts`) and ``proportions`` (:func:`change_proportions`)
+    #: streamed while the maps were written (the maps are then lazy, read from the files).
+    stats: dict | None = None
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the maps are dask arrays (a scene run block by block)."""
+        from .blocks import is_lazy
+
+        return is_lazy(self.bmap)
 
     @property
     def k(self) -> int:
@@ -277,6 +300,11 @@ class OmnibusResult:
 
     def counts(self) -> dict:
         """Pixel counts a reader checks: valid, changed, and changes per bmap class."""
+        if self.stats is not None:
+            return dict(self.stats["counts"])
+        if self.is_lazy:
+            raise ValueError("the maps of a block-by-block run are lazy: their counts are streamed while they are "
+                             "written (sar_run.detect_changes(..., output_dir=...))")
         v = self.valid
         return {
             "n_pixels": int(v.size),
@@ -480,27 +508,17 @@ def _flags_median(arrs, valid_flat, shape, enl, consts) -> np.ndarray:
     return flags
 
 
-def _omnibus(arrs, names, enl, alpha, median_filter) -> OmnibusResult:
-    import time
-
-    t0 = time.perf_counter()
-    arrs = _check_bands(arrs, names)
-    enl, alpha = _check_params(enl, alpha)
-    k, H, W = arrs[0].shape
-    p = len(arrs)
-    valid = _valid_mask(arrs)
-    enl_estimate = _check_enl_against_data(arrs, names, enl, valid)
-    flat = [a.reshape(k, H * W) for a in arrs]
-    valid_flat = valid.ravel()
+def _omnibus_core(flat, valid_flat, shape, enl, consts, median_filter):
+    """The maps of pixels in memory: ``flat`` p arrays (k, N), ``valid_flat`` (N,) bool, ``shape``
+    (H, W) with H * W = N. Returns cmap, smap, fmap (N,) uint8, bmap (k-1, N) uint8, pq (N,) float32."""
+    k, N = flat[0].shape
+    p = len(flat)
     vidx = np.flatnonzero(valid_flat)
-    consts = _row_constants(k, enl, alpha, p)
-    t1 = time.perf_counter()
-
-    flags = np.zeros((k - 1, H * W), bool)
+    flags = np.zeros((k - 1, N), bool)
     if median_filter:
-        flags = _flags_median(flat, valid_flat, (H, W), enl, consts)
-    bmap = np.zeros((k - 1, H * W), np.uint8)
-    pq = np.full(H * W, np.nan, np.float32)
+        flags = _flags_median(flat, valid_flat, shape, enl, consts)
+    bmap = np.zeros((k - 1, N), np.uint8)
+    pq = np.full(N, np.nan, np.float32)
     fq, rhoq, omq = q_constants(k, enl, p)
     for c0 in range(0, vidx.size, _CHUNK):
         cols = vidx[c0:c0 + _CHUNK]
@@ -510,6 +528,27 @@ def _omnibus(arrs, names, enl, alpha, median_filter) -> OmnibusResult:
         bmap[:, cols] = _directions(x, flags[:, cols])
         pq[cols] = box_sf(-2.0 * rhoq * _ln_q(x, logdet, enl), fq, omq)
     cmap, smap, fmap = _maps_from_flags(flags)
+    return cmap, smap, fmap, bmap, pq
+
+
+def _omnibus(arrs, names, enl, alpha, median_filter) -> OmnibusResult:
+    import time
+
+    from .blocks import is_lazy
+
+    if any(is_lazy(a) for a in arrs):
+        return _omnibus_lazy(arrs, names, enl, alpha, median_filter)
+    t0 = time.perf_counter()
+    arrs = _check_bands(arrs, names)
+    enl, alpha = _check_params(enl, alpha)
+    k, H, W = arrs[0].shape
+    p = len(arrs)
+    valid = _valid_mask(arrs)
+    enl_estimate = _check_enl_against_data(arrs, names, enl, valid)
+    flat = [a.reshape(k, H * W) for a in arrs]
+    consts = _row_constants(k, enl, alpha, p)
+    t1 = time.perf_counter()
+    cmap, smap, fmap, bmap, pq = _omnibus_core(flat, valid.ravel(), (H, W), enl, consts, median_filter)
     t2 = time.perf_counter()
     return OmnibusResult(
         cmap=cmap.reshape(H, W), smap=smap.reshape(H, W), fmap=fmap.reshape(H, W),
@@ -517,6 +556,186 @@ def _omnibus(arrs, names, enl, alpha, median_filter) -> OmnibusResult:
         enl=enl, alpha=alpha, median_filter=bool(median_filter), n_bands=p,
         timings={"checks_s": t1 - t0, "test_s": t2 - t1}, enl_estimate=enl_estimate,
     )
+
+
+# ----------------------------------------------------------------------------- block by block
+#: Layout of the float32 planes one block task returns (uint8 maps and bool are exact in float32).
+_PLANES = {"cmap": 0, "smap": 1, "fmap": 2, "valid": 3, "q_pvalue": 4}
+_BMAP0 = 5  # bmap's k-1 planes follow
+#: The ENL check of a lazy scene reads at most this many whole chunks (chosen with a fixed seed).
+ENL_SAMPLE_BLOCKS = 8
+
+
+def _check_lazy_bands(bands, names) -> list:
+    """The checks of :func:`_check_bands` that need no pass over the data, for dask (k, H, W)
+    arrays (numpy bands are wrapped); every band gets the first lazy band's spatial chunks
+    and all k images in each chunk. Negative values (dB) are refused block by block."""
+    import dask.array as da
+
+    from .blocks import is_lazy
+
+    for a, name in zip(bands, names):
+        if a is None or not hasattr(a, "ndim"):
+            raise ValueError(f"{name} must be a (k, H, W) array of linear intensities, got {type(a).__name__}")
+        if a.ndim != 3:
+            raise ValueError(f"{name} must be a (k, H, W) array of linear intensities, got shape {a.shape}")
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    shape = bands[0].shape
+    for a, name in zip(bands[1:], names[1:]):
+        if a.shape != shape:
+            raise ValueError(f"{names[0]} has shape {shape} but {name} has shape {a.shape}; they must match")
+    if shape[0] < 2:
+        raise ValueError(f"the omnibus test needs at least 2 images, got k={shape[0]}")
+    if shape[0] > 256:
+        raise ValueError(f"at most 256 images (255 intervals fit the uint8 maps), got k={shape[0]}")
+    ref = next(a for a in bands if is_lazy(a))
+    chunks = ((shape[0],),) + ref.chunks[1:]
+    return [a.rechunk(chunks) if is_lazy(a) else da.from_array(np.asarray(a), chunks=chunks) for a in bands]
+
+
+def _refuse_db(arrs, names, where: str = "") -> None:
+    """ValueError when a band holds negative values (dB instead of linear intensity)."""
+    for a, name in zip(arrs, names):
+        with np.errstate(invalid="ignore"):
+            neg = np.nanmin(a) if np.isfinite(a).any() else 0.0
+        if neg < 0:
+            n_neg = int(np.count_nonzero(a < 0))
+            raise ValueError(
+                f"{name} has {n_neg} negative values{where} (min {float(neg):.3g}): it looks like dB. The omnibus "
+                "test needs linear intensities (e.g. COPERNICUS/S1_GRD_FLOAT); convert with 10 ** (dB / 10)")
+
+
+def _sample_blocks(arrs, max_pixels: int = 20000, seed: int = 0) -> list[np.ndarray]:
+    """Whole chunks of dask (k, H, W) bands, chosen with a fixed seed, until they hold
+    ``max_pixels`` valid pixels (at most :data:`ENL_SAMPLE_BLOCKS` chunks): p arrays (k, 1, n).
+
+    A fixed random sample instead of the whole scene: reading it costs a few chunks."""
+    from . import blocks
+
+    nby, nbx = len(arrs[0].chunks[1]), len(arrs[0].chunks[2])
+    order = np.random.default_rng(seed).permutation(nby * nbx)[:ENL_SAMPLE_BLOCKS]
+    parts: list[list[np.ndarray]] = [[] for _ in arrs]
+    n_valid = 0
+    for b in order:
+        iy, ix = divmod(int(b), nbx)
+        got = blocks.compute(*[a.blocks[0, iy, ix] for a in arrs], progress=False)
+        for part, g in zip(parts, got):
+            part.append(g.reshape(g.shape[0], 1, -1))
+        n_valid += int(_valid_mask(got).sum())
+        if n_valid >= max_pixels:
+            break
+    return [np.concatenate(part, axis=2) for part in parts]
+
+
+def _omnibus_block(*bands, names, enl, consts, median_filter) -> np.ndarray:
+    """One block task: the maps of (k, h, w) blocks (with their halo when ``median_filter``),
+    packed as float32 planes (:data:`_PLANES`, then bmap)."""
+    arrs = [np.asarray(b) for b in bands]
+    _refuse_db(arrs, names, " in one block")
+    k, h, w = arrs[0].shape
+    valid = _valid_mask(arrs)
+    flat = [a.reshape(k, h * w) for a in arrs]
+    cmap, smap, fmap, bmap, pq = _omnibus_core(flat, valid.ravel(), (h, w), enl, consts, median_filter)
+    out = np.empty((_BMAP0 + k - 1, h, w), np.float32)
+    for name, plane in (("cmap", cmap), ("smap", smap), ("fmap", fmap), ("valid", valid), ("q_pvalue", pq)):
+        out[_PLANES[name]] = plane.reshape(h, w)
+    out[_BMAP0:] = bmap.reshape(k - 1, h, w)
+    return out
+
+
+def _q_block(*bands, names, enl, out_dtype) -> np.ndarray:
+    """(h, w) p-value of the omnibus Q of (k, h, w) blocks (NaN: no data), as :func:`q_pvalue`."""
+    arrs = [np.asarray(b) for b in bands]
+    _refuse_db(arrs, names, " in one block")
+    k, h, w = arrs[0].shape
+    valid = _valid_mask(arrs).ravel()
+    vidx = np.flatnonzero(valid)
+    flat = [a.reshape(k, h * w) for a in arrs]
+    f, rho, om = q_constants(k, enl, len(arrs))
+    out = np.full(h * w, np.nan, out_dtype)
+    for c0 in range(0, vidx.size, _CHUNK):
+        cols = vidx[c0:c0 + _CHUNK]
+        x, logdet = _chunk_data(flat, cols)
+        out[cols] = box_sf(-2.0 * rho * _ln_q(x, logdet, enl), f, om)
+    return out.reshape(h, w)
+
+
+def _q_lazy(arrs, names, enl, dtype):
+    import dask.array as da
+
+    return da.map_blocks(_q_block, *arrs, names=list(names), enl=enl, out_dtype=dtype, dtype=np.dtype(dtype),
+                         drop_axis=0,
+                         chunks=arrs[0].chunks[1:], meta=np.empty((0, 0), dtype))
+
+
+def _omnibus_lazy(bands, names, enl, alpha, median_filter) -> OmnibusResult:
+    """:func:`omnibus` on dask (k, H, W) bands: a lazy :class:`OmnibusResult` (nothing computed
+    but the ENL check's few chunks). Write its maps with ``sar_run.detect_changes(..., output_dir)``."""
+    import time
+
+    import dask.array as da
+
+    t0 = time.perf_counter()
+    arrs = _check_lazy_bands(bands, names)
+    enl, alpha = _check_params(enl, alpha)
+    k = arrs[0].shape[0]
+    p = len(arrs)
+    enl_estimate = _check_enl_against_data(arrs, names, enl, None)
+    consts = _row_constants(k, enl, alpha, p)
+    n_out = _BMAP0 + k - 1
+    kw = dict(names=list(names), enl=enl, consts=consts, median_filter=bool(median_filter))
+    if median_filter:
+        # the 3x3 median reads one neighbour on each side: a 1 px halo, none beyond the image's
+        # edges (there the block's own edge repeats, as the whole image's does in memory)
+        depth = {0: 0, 1: 1, 2: 1}
+        ins = [da.overlap.overlap(a, depth=depth, boundary="none") for a in arrs]
+        packed = da.map_blocks(_omnibus_block, *ins, dtype=np.float32, chunks=((n_out,),) + ins[0].chunks[1:],
+                               meta=np.empty((0, 0, 0), np.float32), **kw)
+        packed = da.overlap.trim_internal(packed, depth, boundary="none")
+    else:
+        packed = da.map_blocks(_omnibus_block, *arrs, dtype=np.float32, chunks=((n_out,),) + arrs[0].chunks[1:],
+                               meta=np.empty((0, 0, 0), np.float32), **kw)
+    u8 = lambda name: packed[_PLANES[name]].astype(np.uint8)  # noqa: E731
+    return OmnibusResult(
+        cmap=u8("cmap"), smap=u8("smap"), fmap=u8("fmap"), bmap=packed[_BMAP0:].astype(np.uint8),
+        # q_pvalue from its own cheap graph: reading it later does not rerun the test
+        valid=packed[_PLANES["valid"]] > 0, q_pvalue=_q_lazy(arrs, names, enl, np.float32),
+        enl=enl, alpha=alpha, median_filter=bool(median_filter), n_bands=p,
+        timings={"checks_s": time.perf_counter() - t0}, enl_estimate=enl_estimate,
+    )
+
+
+def count_graph(result: OmnibusResult) -> dict:
+    """Dask reductions of a lazy result: ``counts`` (the keys of :meth:`OmnibusResult.counts`)
+    and ``class_counts`` (k-1, 3) int64 per interval (brighter, darker, indefinite), to be
+    computed in the pass that writes the maps (``blocks.write_rasters(..., also=...)``)."""
+    import dask.array as da
+
+    v, f, b = result.valid, result.fmap, result.bmap
+    fv = da.where(v, f, 0)
+    per_class = [(b == c).sum(axis=(1, 2), dtype=np.int64) for c in (1, 2, 3)]
+    counts = {
+        "n_valid": v.sum(dtype=np.int64),
+        "n_changed": (fv > 0).sum(dtype=np.int64),
+        "n_changes": fv.sum(dtype=np.int64),
+        "n_brighter": per_class[0].sum(),
+        "n_darker": per_class[1].sum(),
+        "n_indefinite": per_class[2].sum(),
+        "max_changes_per_pixel": fv.max(),
+    }
+    return {"counts": counts, "class_counts": da.stack(per_class, axis=1)}
+
+
+def stats_from_counts(counts: dict, class_counts, n_pixels: int) -> dict:
+    """``stats`` of a lazy :class:`OmnibusResult` from the computed :func:`count_graph`: the
+    counts as :meth:`OmnibusResult.counts` gives them and ``proportions`` as
+    :func:`change_proportions` (the same divisions)."""
+    c = {"n_pixels": int(n_pixels), **{k: int(v) for k, v in counts.items()}}
+    c = {k: c[k] for k in ("n_pixels", "n_valid", "n_changed", "n_changes", "n_brighter", "n_darker", "n_indefinite",
+                           "max_changes_per_pixel")}
+    n = max(c["n_valid"], 1)
+    return {"counts": c, "proportions": np.asarray(class_counts) / n}
 
 
 # ----------------------------------------------------------------------------- public API
@@ -530,6 +749,10 @@ def omnibus(vv, vh, *, enl: float = config.S1_ENL, alpha: float = config.S1_ALPH
     before thresholding. Pass ``vh=None`` for VV only (same as :func:`omnibus_single`).
     Returns an :class:`OmnibusResult` (cmap, smap, fmap (H, W) uint8, bmap (k-1, H, W)
     uint8, valid (H, W) bool). Pixels with NaN or zero in some image are no-data.
+
+    Dask bands (a scene opened in chunks) give a lazy result computed block by block with
+    the same kernels (a 1 px halo for the median filter): write it with
+    ``ltlib.sar_run.detect_changes(..., output_dir=...)``; its maps equal the in-memory ones.
     """
     if vh is None:
         return _omnibus([vv], ["vv"], enl, alpha, median_filter)
@@ -549,9 +772,15 @@ def q_pvalue(vv, vh=None, *, enl: float = config.S1_ENL) -> np.ndarray:
     """(H, W) float64 p-value of the omnibus test that all k images are equal.
 
     ``vv``, ``vh``: (k, H, W) linear intensities (``vh=None``: VV only). NaN where a pixel
-    has NaN or zero in some image.
+    has NaN or zero in some image. Dask bands give a lazy (H, W) array, computed block by block.
     """
+    from .blocks import is_lazy
+
     names = ["vv"] if vh is None else ["vv", "vh"]
+    if is_lazy(vv) or is_lazy(vh):
+        arrs = _check_lazy_bands([vv] if vh is None else [vv, vh], names)
+        enl, _ = _check_params(enl, None)
+        return _q_lazy(arrs, names, enl, np.float64)
     arrs = _check_bands([vv] if vh is None else [vv, vh], names)
     enl, _ = _check_params(enl, None)
     k, H, W = arrs[0].shape

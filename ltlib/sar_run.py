@@ -13,6 +13,11 @@ What notebook 05 calls, in order:
    truth, :meth:`SarRun.score` and :meth:`SarRun.sensitivity_table`; :meth:`SarRun.write`
    leaves ``cmap``, ``smap``, ``fmap`` and ``bmap`` GeoTIFFs on the Sentinel-1 grid.
 
+A Sentinel-1 stack opened in chunks (too large for memory, ``scene.load(..., chunks=...)``)
+is tested block by block: :func:`detect_changes` then needs ``output_dir``, writes the four
+maps there as they are computed (counts and proportions streamed in the same pass) and
+keeps them lazily, read from those files.
+
 The algorithm itself is :mod:`ltlib.sar`; this module only wires it to a
 :class:`~ltlib.scene.Scene`.
 """
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, sar
+from . import blocks, config, sar
 from .io import write_raster
 from .scene import S1_DIR, Scene, Sentinel1, load_sentinel1
 
@@ -144,7 +149,7 @@ def sentinel1_stack(scene: Scene, period: S1Period, *, use_gee: bool = False, ee
             folder = Path(download_dir) / S1_DIR
             gee.collect_s1_to_dir(folder, aoi=scene.aoi, start=period.start, end=period.end, orbit_pass=orbit_pass,
                                   relative_orbit=relative_orbit)
-            s1 = load_sentinel1(folder, landsat_grid=scene.grid)
+            s1 = load_sentinel1(folder, landsat_grid=scene.grid, chunks="auto")
         else:
             print("Earth Engine not available: using the scene's Sentinel-1 stack, if it has one")
     if s1 is not None:
@@ -173,6 +178,8 @@ class SarRun:
         :func:`ltlib.sar.detection_accuracy` against the stack's truth (:meth:`score`).
     sensitivity : list of dict or None
         Rows of :meth:`sensitivity_table`.
+    files : {key: Path} or None
+        Block by block: the maps written while the test ran (``result`` reads them lazily).
     """
 
     s1: Sentinel1
@@ -182,6 +189,7 @@ class SarRun:
     seconds: dict = field(default_factory=dict)
     accuracy: dict | None = None
     sensitivity: list | None = None
+    files: dict | None = None
 
     # -- what was tested
     @property
@@ -211,6 +219,8 @@ class SarRun:
 
     def proportions(self) -> np.ndarray:
         """(K-1, 3) share of valid pixels flagged per interval: brighter, darker, indefinite."""
+        if self.result.stats is not None:  # block by block: streamed while the maps were written
+            return self.result.stats["proportions"].copy()
         return sar.change_proportions(self.result.bmap, self.result.valid)
 
     def busiest_interval(self) -> dict:
@@ -228,6 +238,9 @@ class SarRun:
 
     # -- against truth
     def _truth_bmap(self) -> np.ndarray:
+        if self.result.is_lazy:
+            raise ValueError("scores against truth compare whole maps in memory; this run went block by block (a "
+                             "Sentinel-1 stack opened in chunks): load it with chunks=None to score it")
         if not self.has_truth:
             raise ValueError(f"the Sentinel-1 stack in {self.s1.folder} has no truth (truth/s1_bmap_truth.tif)")
         return self.s1.truth["bmap"]
@@ -277,6 +290,7 @@ class SarRun:
             "accuracy": self.accuracy,
             "sensitivity": self.sensitivity,
             "omnibus_seconds": round(self.seconds.get("omnibus", 0.0), 3),
+            **({"block_wise": True} if self.result.is_lazy else {}),
         }
 
     def __str__(self) -> str:
@@ -291,28 +305,80 @@ class SarRun:
         interval, named by its dates) on the Sentinel-1 grid, uint8 with 255 = no data.
 
         Returns {key: path}; when the stack was downloaded into ``output_dir`` its
-        ``s1_vv``/``s1_vh`` files are listed too.
+        ``s1_vv``/``s1_vh`` files are listed too. A block-by-block run wrote its maps while it
+        ran; they are copied when ``output_dir`` is another folder.
         """
         out = Path(output_dir)
+        if self.files:
+            written = {k: _copy(p, out / p.name) for k, p in self.files.items()}
+        else:
+            written = self._write_memory(out)
+        if Path(self.s1.folder).resolve().is_relative_to(out.resolve()):
+            written.update({f"s1_{pol}": Path(self.s1.folder) / f"s1_{pol}.tif" for pol in ("vv", "vh")})
+        return written
+
+    def _write_memory(self, out: Path) -> dict[str, Path]:
         r = self.result
         written = {name: write_raster(out / f"{name}.tif", r.nan_masked(name), self.grid, band_names=[name],
                                       nodata=sar.NODATA, dtype="uint8") for name in ("cmap", "smap", "fmap")}
         written["bmap"] = write_raster(out / "bmap.tif", r.nan_masked("bmap"), self.grid,
                                        band_names=sar.interval_labels(self.dates), nodata=sar.NODATA, dtype="uint8")
-        if Path(self.s1.folder).resolve().is_relative_to(out.resolve()):
-            written.update({f"s1_{pol}": Path(self.s1.folder) / f"s1_{pol}.tif" for pol in ("vv", "vh")})
         return written
 
 
 def detect_changes(s1: Sentinel1, period: S1Period, *, enl: float = config.S1_ENL, alpha: float = config.S1_ALPHA,
-                   median_filter: bool = False, orbit_pass: str = config.S1_ORBIT_PASS) -> SarRun:
+                   median_filter: bool = False, orbit_pass: str = config.S1_ORBIT_PASS, output_dir=None) -> SarRun:
     """Run the sequential omnibus test on ``s1`` (VV and VH, linear intensity; dB is refused).
 
     ``enl``: equivalent number of looks; ``alpha``: significance level of every test;
-    ``median_filter``: 3x3 median over the p-value images. Returns a :class:`SarRun`.
+    ``median_filter``: 3x3 median over the p-value images. ``output_dir``: where a stack
+    opened in chunks has its maps written block by block while the test runs (required
+    then; an in-memory stack is written by :meth:`SarRun.write`). Returns a :class:`SarRun`.
     """
     if s1 is None:
         raise ValueError("detect_changes needs a Sentinel-1 stack (see sentinel1_stack)")
+    lazy = blocks.is_lazy(s1.vv) or blocks.is_lazy(s1.vh)
+    if lazy and output_dir is None:
+        raise ValueError(f"the Sentinel-1 stack in {s1.folder} is opened in chunks (too large for memory): "
+                         "detect_changes needs output_dir, where cmap, smap, fmap and bmap are written block by block")
     t0 = time.perf_counter()
     result = sar.omnibus(s1.vv, s1.vh, enl=enl, alpha=alpha, median_filter=median_filter)
-    return SarRun(s1, result, period, orbit_pass, {"omnibus": time.perf_counter() - t0})
+    files = None
+    if lazy:
+        result, files = _write_blocks(result, s1, Path(output_dir))
+    return SarRun(s1, result, period, orbit_pass, {"omnibus": time.perf_counter() - t0}, files=files)
+
+
+def _write_blocks(result: sar.OmnibusResult, s1: Sentinel1, out: Path):
+    """Write a lazy result's maps in one pass (counts streamed alongside); returns the result
+    reading them back lazily (with its ``stats``) and {key: path}."""
+    import dataclasses
+
+    import dask.array as da
+
+    labels = {"cmap": ["cmap"], "smap": ["smap"], "fmap": ["fmap"], "bmap": sar.interval_labels(s1.dates)}
+    specs = [dict(path=out / f"{name}.tif", data=result.nan_masked(name), grid=s1.grid, band_names=names,
+                  nodata=sar.NODATA, dtype="uint8") for name, names in labels.items()]
+    graph = sar.count_graph(result)
+    paths, values = blocks.write_rasters(specs, also=[*graph["counts"].values(), graph["class_counts"]])
+    counts = dict(zip(graph["counts"], values[:-1]))
+    stats = sar.stats_from_counts(counts, values[-1], s1.grid.height * s1.grid.width)
+    files = dict(zip(labels, paths))
+    chunks = s1.vv.chunksize[-1] if blocks.is_lazy(s1.vv) else s1.vh.chunksize[-1]
+    maps = {name: blocks.open_raster(p, chunks=chunks)[0] for name, p in files.items()}
+    valid = da.isfinite(maps["cmap"][0])  # 255 (no data) reads as NaN
+    as_u8 = lambda a: da.where(valid, a, 0).astype(np.uint8)  # noqa: E731
+    result = dataclasses.replace(result, cmap=as_u8(maps["cmap"][0]), smap=as_u8(maps["smap"][0]),
+                                 fmap=as_u8(maps["fmap"][0]), bmap=as_u8(maps["bmap"]), valid=valid, stats=stats)
+    return result, files
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    from .io import atomic_path
+
+    if Path(src).resolve() != Path(dst).resolve():
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    return dst

@@ -49,7 +49,8 @@ class MissingInputError(ValueError):
 
 @dataclass
 class Sentinel1:
-    """A Sentinel-1 VV/VH series: ``vv``, ``vh`` float32 (K, h, w) linear intensity, NaN gaps."""
+    """A Sentinel-1 VV/VH series: ``vv``, ``vh`` float32 (K, h, w) linear intensity, NaN gaps
+    (numpy, or dask arrays when opened in chunks: :attr:`is_lazy`)."""
 
     vv: np.ndarray
     vh: np.ndarray
@@ -61,6 +62,11 @@ class Sentinel1:
     @property
     def n_images(self) -> int:
         return self.vv.shape[0]
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when ``vv`` / ``vh`` are dask arrays (the omnibus test then runs block by block)."""
+        return is_lazy(self.vv)
 
 
 @dataclass
@@ -458,10 +464,15 @@ def _read_truth(folder: Path, grid: Grid) -> dict | None:
     return out
 
 
-def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | None:
+def load_sentinel1(folder, *, landsat_grid: Grid | None = None, chunks=None) -> Sentinel1 | None:
     """``<folder>/s1_vv.tif`` and ``s1_vh.tif`` (and truth beside, when ``folder`` is a scene's
     ``sentinel1/``); None when absent. The two must share grid and dates; with ``landsat_grid``
-    the Sentinel-1 area must overlap the Landsat scene."""
+    the Sentinel-1 area must overlap the Landsat scene.
+
+    ``chunks``: None reads into memory; an int opens the stacks (and truth) lazily in chunks of
+    that side (px), every date in each chunk (:func:`ltlib.blocks.open_raster`); "auto" does
+    so when both stacks exceed :data:`ltlib.config.IN_MEMORY_MAX_BYTES` as float32 (as
+    :func:`load` does for Landsat stacks)."""
     folder = Path(folder)
     vv_path, vh_path = folder / "s1_vv.tif", folder / "s1_vh.tif"
     if not vv_path.exists() and not vh_path.exists():
@@ -469,8 +480,14 @@ def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | N
     for p in (vv_path, vh_path):
         if not p.exists():
             raise FileNotFoundError(f"{p} is missing: a Sentinel-1 stack needs both s1_vv.tif and s1_vh.tif")
-    vv, grid, dates = read_raster(vv_path)
-    vh, grid_vh, dates_vh = read_raster(vh_path)
+    chunks = _chunks_for([vv_path, vh_path], chunks)
+    if chunks is None:
+        read = read_raster
+    else:
+        def read(path):  # lazily, NaN for nodata like read_raster
+            return blocks.open_raster(path, chunks=chunks)
+    vv, grid, dates = read(vv_path)
+    vh, grid_vh, dates_vh = read(vh_path)
     if not grid.same_as(grid_vh):
         raise ValueError(f"{vv_path} and {vh_path} are on different grids ({grid.describe()} vs "
                          f"{grid_vh.describe()})")
@@ -486,8 +503,8 @@ def load_sentinel1(folder, *, landsat_grid: Grid | None = None) -> Sentinel1 | N
     truth = None
     root = folder.parent
     if (root / S1_TRUTH_FILE).exists() and (root / S1_BMAP_FILE).exists():
-        tdata, tgrid, tnames = read_raster(root / S1_TRUTH_FILE)
-        bmap, bgrid, _ = read_raster(root / S1_BMAP_FILE)
+        tdata, tgrid, tnames = read(root / S1_TRUTH_FILE)
+        bmap, bgrid, _ = read(root / S1_BMAP_FILE)
         if not (tgrid.same_as(grid) and bgrid.same_as(grid)):
             raise ValueError(f"{root / S1_TRUTH_FILE} is not on the grid of {vv_path}")
         truth = {n: tdata[i].astype(np.uint8) for i, n in enumerate(tnames)}
@@ -558,7 +575,8 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         float32 (a whole Landsat scene) are opened lazily, chunked in space with every year
         in each chunk, and every step runs block by block (:mod:`ltlib.blocks`); smaller
         ones (the sample) are read into memory. An int: lazily in chunks of that side (px).
-        None: always in memory.
+        None: always in memory. The Sentinel-1 stacks follow the same rule on their own
+        size (:func:`load_sentinel1`).
 
     Returns
     -------
@@ -621,7 +639,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         warnings.warn(n, stacklevel=2)
     first = next(iter(stacks.values()))
     truth = _read_truth(folder, first.grid)
-    s1 = load_sentinel1(folder / S1_DIR, landsat_grid=first.grid)
+    s1 = load_sentinel1(folder / S1_DIR, landsat_grid=first.grid, chunks=chunks)
     if aoi is None:
         aoi = tuple(manifest["aoi"]) if manifest and manifest.get("aoi") else None
     if aoi is None:
