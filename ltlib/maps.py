@@ -173,7 +173,7 @@ def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None,
     _, vmin, vmax = continuous_rgba(small, cmap=cmap, vmin=vmin, vmax=vmax)
     rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
-    if reduced:
+    if sgrid.shape != grid.shape:  # a coarser overview: full resolution when zoomed in
         from .map_detail import DetailLayer
 
         layer.ltlib_detail = DetailLayer(m, layer, data, grid, categorical=False,
@@ -211,7 +211,7 @@ def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict
     ll, bounds = _to_lonlat(small.astype(np.float32), sgrid, categorical=True)
     rgba = categorical_rgba(ll, colors)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
-    if reduced:
+    if sgrid.shape != grid.shape:  # a coarser overview: full resolution when zoomed in
         from .map_detail import DetailLayer
 
         layer.ltlib_detail = DetailLayer(m, layer, data, grid, categorical=True,
