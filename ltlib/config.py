@@ -63,6 +63,17 @@ NODATA_INT16 = -32768
 #: block (ltlib.blocks); 1 GiB is ~2,300 x 2,300 px x 51 years of one index, whose in-memory
 #: LandTrendr run peaks near 3 GB.
 IN_MEMORY_MAX_BYTES = 2**30
+#: Largest side (px) of a raster rendered whole onto a map or figure: larger or lazy (dask)
+#: rasters are shown as an overview (ltlib.overview) of at most this side, and at full
+#: resolution only where the view covers fewer pixels (ltlib.map_detail). A 2048 px PNG
+#: overlay is a few MB in the notebook; a 7,000 px one would be ~100 MB.
+MAX_OVERLAY_PX = 2048
+#: A year slider over a lazy stack computes the overview of every year in one pass and keeps
+#: it (each chunk holds all years, so reading one year costs as much as reading all); the
+#: overview's side is reduced until the kept float32 (T, h, w) fits in this many bytes.
+SLIDER_MAX_BYTES = 256 * 2**20
+#: Largest side (px) of the frames of a timelapse of a large or lazy stack.
+TIMELAPSE_MAX_PX = 1024
 
 #: Tasseled Cap coefficients for surface reflectance, bands (blue, green, red, nir, swir1,
 #: swir2); Crist 1985 (RSE 17:301), as used by LT-GEE.

@@ -8,6 +8,9 @@ grid, and the inspector's ``out`` (an ``ipywidgets.Output`` with DOM class
 ``ltlib-inspector``) shows a line with row, column, longitude, latitude and the pixel's
 values, and a PNG figure of its series. Other widgets (the LandTrendr panel) follow the
 clicked pixel through :attr:`Inspector.listeners`.
+
+Every array may be lazy (dask, a scene opened block by block): a click reads only the
+clicked pixel (:func:`ltlib.overview.pixel_series`, one chunk), never the whole array.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import io as _io
 import numpy as np
 
 from .io import Grid
+from .overview import pixel_series, pixel_value
 
 HINT = "Click a pixel on the map to plot its trajectory here."
 
@@ -105,7 +109,7 @@ class Inspector:
         lon, lat = lonlat(self.grid, row, col)
         parts = [f"row {row}, col {col} (lon {lon:.5f}, lat {lat:.5f})"]
         for name, (arr, names) in self.values.items():
-            v = arr[row, col]
+            v = pixel_value(arr, row, col)
             if not np.isfinite(v):
                 parts.append(f"{name}: none")
             elif names is not None:
@@ -125,13 +129,13 @@ class Inspector:
         colors = ["tab:green", "tab:blue", "tab:purple", "tab:orange", "tab:brown"]
         for i, (name, stack) in enumerate(self.series.items()):
             c = colors[i % len(colors)]
-            y = stack.data[:, row, col]
+            y = pixel_series(stack, row, col)
             ax.plot(stack.years, y, "o", ms=3.5, color=c, alpha=0.7, label=f"{name} source")
             if name in self.fits:
-                fit = np.asarray(self.fits[name][:, row, col])
+                fit = pixel_series(self.fits[name], row, col)
                 ax.plot(stack.years, fit, "-", color=c, lw=1.8, label=f"{name} LandTrendr fit")
                 if self.vertices is not None and i == 0:
-                    isv = np.asarray(self.vertices[:, row, col], bool)
+                    isv = pixel_series(self.vertices, row, col).astype(bool)
                     ax.plot(stack.years[isv], fit[isv], "s", ms=6, mfc="none", mec="k",
                             label=f"{int(isv.sum())} vertices")
         first = next(iter(self.series.values()))

@@ -14,6 +14,12 @@ plot its trajectory) in one widget; :func:`snapshot` draws the visible layers an
 legends as a matplotlib figure, the static view that HTML renders of a notebook show.
 ``plot_*`` draw rasters on a matplotlib axis in map coordinates (km of the raster's CRS) for
 static output, papers and the README.
+
+Large or lazy (dask) rasters are never rendered whole: a layer shows their overview
+(:mod:`ltlib.overview`, at most ``config.MAX_OVERLAY_PX`` px a side, each block read once) and,
+on an interactive map, a detail layer (:mod:`ltlib.map_detail`) redraws the visible window at
+full resolution once the view covers fewer pixels than that. Small numpy rasters (the sample)
+are drawn exactly as they are.
 """
 from __future__ import annotations
 
@@ -23,17 +29,28 @@ import textwrap
 
 import numpy as np
 
-from . import map_controls
+from . import config, map_controls
+from . import overview as _ov
 from .io import Grid
 
 
 def _to_lonlat(data: np.ndarray, grid: Grid, categorical: bool):
-    """Reproject an (H, W) raster to a north-up EPSG:4326 grid; returns (array, bounds)."""
+    """Reproject an (H, W) raster to a north-up EPSG:4326 grid; returns (array, bounds).
+
+    The lon/lat grid is at most ``config.MAX_OVERLAY_PX`` px a side (the reprojection of a
+    raster at that limit can be a little wider; it is then resampled a little coarser)."""
+    import math
+
+    from affine import Affine
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
     west, south, east, north = grid.bounds
     dst_t, w, h = calculate_default_transform(grid.crs, "EPSG:4326", grid.width, grid.height,
                                               west, south, east, north)
+    if max(w, h) > config.MAX_OVERLAY_PX:
+        f = max(w, h) / config.MAX_OVERLAY_PX
+        dst_t, w, h = dst_t * Affine.scale(f), min(math.ceil(w / f), config.MAX_OVERLAY_PX), \
+            min(math.ceil(h / f), config.MAX_OVERLAY_PX)
     src = np.asarray(data, dtype=np.float32)
     dst = np.full((h, w), np.nan, np.float32)
     reproject(src, dst, src_transform=grid.transform, src_crs=grid.crs, dst_transform=dst_t,
@@ -53,7 +70,8 @@ def _png_data_url(rgba: np.ndarray) -> str:
 
 
 def _check_2d(data, grid: Grid):
-    data = np.asarray(data)
+    if not _ov.is_lazy(data):  # a dask array stays lazy: only its overview is computed
+        data = np.asarray(data)
     if data.ndim != 2:
         raise ValueError(f"a map layer must be (H, W), got shape {data.shape}")
     if data.shape != grid.shape:
@@ -139,27 +157,65 @@ def add_legend(m, layer, title: str, items: dict):
 
 
 def add_continuous(m, data, grid: Grid, name: str, *, cmap="viridis", vmin=None, vmax=None, label="",
-                   opacity=0.9, colorbar=True):
-    """Add an (H, W) continuous raster (NaN transparent) with a colorbar; returns the layer."""
+                   opacity=0.9, colorbar=True, path=None, band=None):
+    """Add an (H, W) continuous raster (NaN transparent) with a colorbar; returns the layer.
+
+    ``data`` numpy or dask. A lazy raster, or one over ``config.MAX_OVERLAY_PX`` px a side, is
+    shown as its overview (NaN-aware block means; the default colour range is then the 2-98th
+    percentile of the overview) with a full-resolution detail layer for close views
+    (``layer.ltlib_detail``). ``path`` and ``band`` (1-based): the GeoTIFF ``data`` was read
+    from unchanged, whose internal overviews are then read instead of reducing ``data``.
+    """
     data = _check_2d(data, grid)
-    ll, bounds = _to_lonlat(data, grid, categorical=False)
-    _, vmin, vmax = continuous_rgba(data, cmap=cmap, vmin=vmin, vmax=vmax)
+    reduced = _ov.needs_overview(data) or path is not None
+    small, sgrid = _ov.overview(data, grid, path=path, band=band) if reduced else (data, grid)
+    ll, bounds = _to_lonlat(small, sgrid, categorical=False)
+    _, vmin, vmax = continuous_rgba(small, cmap=cmap, vmin=vmin, vmax=vmax)
     rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
+    if sgrid.shape != grid.shape:  # a coarser overview: full resolution when zoomed in
+        from .map_detail import DetailLayer
+
+        layer.ltlib_detail = DetailLayer(m, layer, data, grid, categorical=False,
+                                         colorize=lambda a: continuous_rgba(a, cmap=cmap, vmin=vmin, vmax=vmax)[0])
     if colorbar:
         m.ltlib_legends.append(map_controls.LegendEntry(layer, name, label=label, cmap=cmap, vmin=vmin, vmax=vmax))
     return layer
 
 
 def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict, opacity=0.9, legend=True):
-    """Add an integer (H, W) class raster with a legend ({value: name}, {value: colour})."""
+    """Add an integer (H, W) class raster with a legend ({value: name}, {value: colour}).
+
+    ``data`` numpy or dask. A lazy raster, or one over ``config.MAX_OVERLAY_PX`` px a side, is
+    shown as its overview (the pixel nearest each block's centre) with a full-resolution detail
+    layer for close views (``layer.ltlib_detail``); the classes of every pixel are checked in
+    the same pass that reads the blocks for the overview.
+    """
     data = _check_2d(data, grid)
-    missing = {int(v) for v in np.unique(data[np.isfinite(data)])} - {int(k) for k in colors}
+    reduced = _ov.needs_overview(data)
+    if reduced:
+        small, sgrid = _ov.lazy_overview(data, grid, categorical=True)
+        values = data.ravel()
+        if _ov.is_lazy(data):
+            import dask.array as da
+
+            values = da.unique(data[da.isfinite(data)]) if data.dtype.kind == "f" else da.unique(data)
+        small, values = _ov._compute(small, values)  # one read of every block for both
+        small = np.asarray(small)
+    else:
+        small, sgrid, values = data, grid, data
+    values = np.asarray(values)
+    missing = {int(v) for v in np.unique(values[np.isfinite(values)])} - {int(k) for k in colors}
     if missing:
         raise ValueError(f"layer {name!r} has values {sorted(missing)} with no colour")
-    ll, bounds = _to_lonlat(data.astype(np.float32), grid, categorical=True)
+    ll, bounds = _to_lonlat(small.astype(np.float32), sgrid, categorical=True)
     rgba = categorical_rgba(ll, colors)
     layer = _add_overlay(m, rgba, bounds, name, opacity)
+    if sgrid.shape != grid.shape:  # a coarser overview: full resolution when zoomed in
+        from .map_detail import DetailLayer
+
+        layer.ltlib_detail = DetailLayer(m, layer, data, grid, categorical=True,
+                                         colorize=lambda a: categorical_rgba(a, colors))
     if legend:
         add_legend(m, layer, name, {f"{k} {names.get(k, '')}".strip(): colors[k] for k in colors})
     return layer
@@ -167,10 +223,14 @@ def add_categorical(m, data, grid: Grid, name: str, *, names: dict, colors: dict
 
 def add_rgb(m, rgb, grid: Grid, name: str, *, opacity=0.9):
     """Add an (H, W, 3) colour composite with channels in 0..1; NaN in any channel is transparent."""
-    rgb = np.asarray(rgb, dtype=np.float32)
+    if not _ov.is_lazy(rgb):
+        rgb = np.asarray(rgb, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"an RGB layer must be (H, W, 3), got shape {rgb.shape}")
     _check_2d(rgb[..., 0], grid)
+    if _ov.needs_overview(rgb[..., 0]):  # the pixel nearest each block's centre, as the reprojection
+        small, grid = _ov.overview(rgb.transpose(2, 0, 1), grid, categorical=True)
+        rgb = np.moveaxis(small, 0, -1).astype(np.float32)
     chans, bounds = [], None
     for c in range(3):
         ll, bounds = _to_lonlat(rgb[..., c], grid, categorical=True)
@@ -187,7 +247,8 @@ def finish(m):
     adding the layers. Returns the map."""
     from ipyleaflet import ImageOverlay, WidgetControl
 
-    overlays = [la for la in m.layers if isinstance(la, ImageOverlay)]
+    # a layer's full-resolution detail (ltlib.map_detail) follows its layer: not a panel entry
+    overlays = [la for la in m.layers if isinstance(la, ImageOverlay) and not hasattr(la, "ltlib_detail_of")]
     m.add(WidgetControl(widget=map_controls.layer_panel(overlays, m.ltlib_basemaps), position="topright"))
     if m.ltlib_legends:
         order = {id(la): i for i, la in enumerate(m.layers)}
@@ -280,8 +341,11 @@ def _label_axes(ax, grid: Grid, title):
 
 
 def plot_continuous(ax, data, grid: Grid, *, cmap="viridis", vmin=None, vmax=None, label="", title=""):
-    """Draw an (H, W) raster in map coordinates with a colorbar; returns the image."""
+    """Draw an (H, W) raster in map coordinates with a colorbar; returns the image. A lazy or
+    large raster is drawn as its overview (:func:`ltlib.overview.overview`)."""
     data = _check_2d(data, grid)
+    if _ov.needs_overview(data):
+        data, grid = _ov.overview(data, grid)
     if vmin is None or vmax is None:
         _, lo, hi = continuous_rgba(data, vmin=vmin, vmax=vmax)
         vmin, vmax = lo, hi
@@ -292,10 +356,14 @@ def plot_continuous(ax, data, grid: Grid, *, cmap="viridis", vmin=None, vmax=Non
 
 
 def plot_categorical(ax, data, grid: Grid, *, names: dict, colors: dict, title="", legend_loc="lower left"):
-    """Draw an integer (H, W) class raster with a legend; returns the image."""
+    """Draw an integer (H, W) class raster with a legend; returns the image. A lazy or large
+    raster is drawn as its overview (the pixel nearest each block's centre); the
+    legend lists the classes of the overview."""
     from matplotlib.patches import Patch
 
     data = _check_2d(data, grid)
+    if _ov.needs_overview(data):
+        data, grid = _ov.overview(data, grid, categorical=True)
     rgba = categorical_rgba(data, colors)
     im = ax.imshow(rgba, extent=_extent_km(grid), interpolation="nearest")
     present = [k for k in colors if np.any(data == k)]
@@ -311,28 +379,53 @@ def add_year_slider(m, stack, name: str, *, cmap="viridis", vmin=None, vmax=None
     The colour range is fixed over all years (2-98th percentile of the whole stack unless
     given), so brightness changes on the map are real changes. Returns the slider widget
     (displayed on the map as a control, bottom left).
+
+    A lazy or large stack is read once: the overview of every year (NaN-aware block means, the
+    side reduced until the float32 (T, h, w) fits ``config.SLIDER_MAX_BYTES``) is computed in one
+    pass and kept, so moving the slider reads nothing; the colour range is then that of the
+    overview, and a detail layer (``layer.ltlib_detail``) shows the visible window of the
+    slider's year at full resolution when zoomed in.
     """
+    import math
+
     import ipywidgets as widgets
     from ipyleaflet import WidgetControl
 
-    data = stack.data
+    years = [int(y) for y in stack.years]
+    data, grid = stack.data, stack.grid
+    lazy = _ov.needs_overview(data)
+    if lazy:  # each chunk holds every year: one pass for all years costs what one year would
+        side = min(config.MAX_OVERLAY_PX, int(math.sqrt(config.SLIDER_MAX_BYTES / (4 * len(years)))))
+        data, grid = _ov.overview(data, grid, side)
     if vmin is None or vmax is None:
         lo, hi = np.nanpercentile(data, [2, 98])
         vmin = float(lo) if vmin is None else vmin
         vmax = float(hi) if vmax is None else vmax
-    years = [int(y) for y in stack.years]
     year = years[len(years) // 2] if year is None else int(year)
-    layer = add_continuous(m, stack.band(year), stack.grid, name, cmap=cmap, vmin=vmin, vmax=vmax,
+
+    def band(y):
+        return data[years.index(int(y))] if lazy else stack.band(y)
+
+    if lazy and year not in years:
+        stack.band(year)  # its KeyError names the stack and its years
+    layer = add_continuous(m, band(year), grid, name, cmap=cmap, vmin=vmin, vmax=vmax,
                            label=label or name)
     slider = widgets.SelectionSlider(options=years, value=year, description="Year",
                                      continuous_update=False, layout=widgets.Layout(width="320px"))
+    if lazy:
+        from .map_detail import DetailLayer
+
+        layer.ltlib_detail = DetailLayer(m, layer, lambda: stack.band(slider.value), stack.grid, categorical=False,
+                                         colorize=lambda a: continuous_rgba(a, cmap=cmap, vmin=vmin, vmax=vmax)[0])
 
     def _update(change):
-        ll, _ = _to_lonlat(stack.band(change["new"]), stack.grid, categorical=False)
+        ll, _ = _to_lonlat(band(change["new"]), grid, categorical=False)
         rgba, _, _ = continuous_rgba(ll, cmap=cmap, vmin=vmin, vmax=vmax)
         layer.url = _png_data_url(rgba)
         layer.ltlib_rgba = rgba
         entry.retitle(f"{name}: {change['new']}")
+        if lazy:
+            layer.ltlib_detail.refresh()
 
     entry = next(e for e in m.ltlib_legends if e.layer is layer)
     entry.retitle(f"{name}: {year}")
@@ -345,7 +438,8 @@ def _truth_layer(m, truth_class, grid):
     """The truth classes as a hidden layer with its legend (shown when switched on)."""
     from . import config
 
-    layer = add_categorical(m, np.asarray(truth_class, np.float32), grid, "Truth trajectory class",
+    truth_class = truth_class.astype(np.float32) if _ov.is_lazy(truth_class) else np.asarray(truth_class, np.float32)
+    layer = add_categorical(m, truth_class, grid, "Truth trajectory class",
                             names=config.CLASS_NAMES, colors=config.CLASS_COLORS)
     layer.visible = False
     return layer
@@ -354,7 +448,9 @@ def _truth_layer(m, truth_class, grid):
 def _truth_value(truth_class):
     from . import config
 
-    return {} if truth_class is None else {"truth class": (np.asarray(truth_class), config.CLASS_NAMES)}
+    if truth_class is None:
+        return {}
+    return {"truth class": (truth_class if _ov.is_lazy(truth_class) else np.asarray(truth_class), config.CLASS_NAMES)}
 
 
 def stack_map(scene, index: str, *, year=None, cmap: str = "YlGn", basemaps=None):
@@ -515,7 +611,9 @@ def trajectory_class_map(class_map, grid: Grid, *, name: str = "Trajectory class
     m = make_map(grid, basemaps=basemaps)
     if truth is not None:
         _truth_layer(m, truth, grid)
-    shown = np.where(np.asarray(class_map) == 255, np.nan, class_map).astype(np.float32)
+    if not _ov.is_lazy(class_map):
+        class_map = np.asarray(class_map)
+    shown = np.where(class_map == 255, np.nan, class_map).astype(np.float32)  # dask stays lazy
     add_categorical(m, shown, grid, name, names=names, colors=colors)
     if series is not None:
         Inspector(grid, {str(series.name): series}, values={"class": (shown, names), **_truth_value(truth)}).attach(m)

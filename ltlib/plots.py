@@ -1,10 +1,15 @@
 """Figures shared by the notebooks: trajectories by class, per-year data availability, confusion
-matrices, class probabilities, and the k-Shape elbow and centroids."""
+matrices, class probabilities, and the k-Shape elbow and centroids.
+
+Stacks and maps may be lazy (dask): maps are drawn from overviews (:mod:`ltlib.overview`) and
+series read pixel by pixel, so no figure computes a whole scene at full resolution.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from . import config
+from . import overview as _ov
 
 
 def pick_pixels_per_class(labels, n_per_class: int, *, seed: int = 0, valid=None) -> dict[int, np.ndarray]:
@@ -42,9 +47,10 @@ def plot_trajectories_by_class(stack, labels, *, n_per_class=4, seed=0, names=No
     axes = np.ravel(axes)
     for ax, (value, rc) in zip(axes, picks.items()):
         for r, c in rc:
-            pts = ax.plot(stack.years, stack.data[:, r, c], "o", ms=3, alpha=0.7)
+            pts = ax.plot(stack.years, _ov.pixel_series(stack, int(r), int(c)), "o", ms=3, alpha=0.7)
             if fitted is not None:
-                ax.plot(stack.years, fitted[:, r, c], "-", color=pts[0].get_color(), lw=1.5)
+                ax.plot(stack.years, _ov.pixel_series(fitted, int(r), int(c)), "-", color=pts[0].get_color(),
+                        lw=1.5)
         ax.set_title(f"{value} {names.get(value, '')}", color=colors.get(value, "k"))
         ax.set_xlabel("Year")
         ax.set_ylabel(ylabel)
@@ -57,8 +63,9 @@ def plot_trajectories_by_class(stack, labels, *, n_per_class=4, seed=0, names=No
 
 
 def missing_by_year(stack) -> np.ndarray:
-    """Share of pixels with no observation in each year: float (T,)."""
-    return np.isnan(stack.data).mean(axis=(1, 2))
+    """Share of pixels with no observation in each year: float (T,) (a lazy stack: one pass
+    over its blocks)."""
+    return np.asarray(_ov._compute(np.isnan(stack.data).mean(axis=(1, 2)))[0])
 
 
 def plot_confusion(ax, cm, *, names=None, title="", xlabel="Predicted", ylabel="True"):
@@ -124,11 +131,19 @@ def index_through_time(stack, *, n_panels: int = 6, cmap: str = "YlGn", title: s
 
     years = stack.years
     picks = sorted({int(years[round(i)]) for i in np.linspace(0, len(years) - 1, min(n_panels, len(years)))})
-    lo, hi = np.nanpercentile(stack.data, [2, 98])
+    lo, hi = _ov.percentiles(stack.data, [2, 98])
+    band, grid = stack.band, stack.grid
+    if _ov.needs_overview(stack.data):  # the picked years' overviews in one read of the blocks
+        rows = [int(np.flatnonzero(years == y)[0]) for y in picks]
+        small, grid = _ov.overview(stack.data[rows], stack.grid)
+
+        def band(y):
+            return small[picks.index(y)]
+
     fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.6), sharey=True, squeeze=False)
     unit = f"{stack.name} x {1 / stack.scale:g}" if stack.scale != 1 else stack.name
     for ax, y in zip(axes[0], picks):
-        plot_continuous(ax, stack.band(y), stack.grid, cmap=cmap, vmin=lo, vmax=hi, label=unit, title=str(y))
+        plot_continuous(ax, band(y), grid, cmap=cmap, vmin=lo, vmax=hi, label=unit, title=str(y))
     fig.suptitle(title or f"{stack.name} through the record")
     fig.tight_layout()
     return fig
@@ -593,7 +608,9 @@ def class_map_figure(class_map, grid, *, title: str, truth=None):
     from .maps import plot_categorical
 
     names, colors = config.CLASS_NAMES, config.CLASS_COLORS
-    shown = np.where(np.asarray(class_map) == 255, -1, class_map)  # -1 has no colour: transparent
+    if not _ov.is_lazy(class_map):
+        class_map = np.asarray(class_map)
+    shown = np.where(class_map == 255, -1, class_map)  # -1 has no colour: transparent
     fig, axes = plt.subplots(1, 1 if truth is None else 2, figsize=(6.5 if truth is None else 13, 6), squeeze=False)
     plot_categorical(axes[0, 0], shown, grid, names=names, colors=colors, title=title)
     if truth is not None:

@@ -5,6 +5,10 @@ local stacks.
 Each frame is one year of an index on a colour range fixed over the whole record (2-98th
 percentile unless given), so what brightens or darkens really changed; missing values are
 grey, and a header names the index, its unit and the year.
+
+A lazy (dask) stack, or one over ``config.TIMELAPSE_MAX_PX`` px a side, is animated from its
+overview (:mod:`ltlib.overview`, NaN-aware block means of every year computed in one pass),
+at most that many pixels a side; the colour range is then that of the overview.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
+from . import config, io
+from . import overview as _ov
 
 NO_DATA_RGB = (190, 190, 190)
 HEADER_PX = 30
@@ -71,7 +76,8 @@ def frames(stack, *, cmap: str = "YlGn", vmin=None, vmax=None, scale: int | None
     cmap : str
         Matplotlib colour map.
     vmin, vmax : float, optional
-        Colour range in stored units; default the 2nd and 98th percentile of the whole stack.
+        Colour range in stored units; default the 2nd and 98th percentile of the whole stack
+        (of its overview for a lazy or large stack).
     scale : int, optional
         Pixels per raster pixel (nearest neighbour); default so the image is at least 200 px (file size grows with its square).
     years : list of int, optional
@@ -91,18 +97,26 @@ def frames(stack, *, cmap: str = "YlGn", vmin=None, vmax=None, scale: int | None
     missing = sorted(set(years) - {int(y) for y in stack.years})
     if missing:
         raise ValueError(f"years {missing} are not in stack {stack.name!r} ({stack.years[0]}-{stack.years[-1]})")
+    data, band = stack.data, stack.band
+    if _ov.needs_overview(data, config.TIMELAPSE_MAX_PX):  # every year's overview in one read of the blocks
+        data, _ = _ov.overview(data, stack.grid, config.TIMELAPSE_MAX_PX)
+        stack_years = [int(y) for y in stack.years]
+
+        def band(y):
+            return data[stack_years.index(y)]
+
     if vmin is None or vmax is None:
-        lo, hi = np.nanpercentile(stack.data, [2, 98])
+        lo, hi = np.nanpercentile(data, [2, 98])
         vmin = float(lo) if vmin is None else vmin
         vmax = float(hi) if vmax is None else vmax
-    h, w = stack.grid.shape
+    h, w = data.shape[-2:]
     scale = int(scale or max(1, int(np.ceil(200 / max(h, w)))))
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
     font = _font(18)
     out = []
     for year in years:
-        rgba, _, _ = continuous_rgba(stack.band(year), cmap=cmap, vmin=vmin, vmax=vmax)
+        rgba, _, _ = continuous_rgba(band(year), cmap=cmap, vmin=vmin, vmax=vmax)
         rgb = np.where(rgba[..., 3:] == 0, np.array(NO_DATA_RGB, np.uint8), rgba[..., :3])
         rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
         frame = Image.new("RGB", (w * scale, h * scale + HEADER_PX), (0, 0, 0))

@@ -41,6 +41,7 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0, *, inspecto
     from . import config
     from .inspector import stack_unit
     from .landtrendr import segment
+    from .overview import pixel_series
     from .params import LandTrendrParams
 
     params = params or LandTrendrParams()
@@ -82,7 +83,7 @@ def landtrendr_panel(stack, params=None, row: int = 0, col: int = 0, *, inspecto
         values = {k: c.value for k, c in ctl.items()}
         r0, c0 = values.pop("row"), values.pop("col")
         p = params.replace(**values)
-        y = stack.data[:, r0, c0]
+        y = pixel_series(stack, r0, c0)  # one pixel: a lazy stack reads one chunk
         res = panel.fit = segment(y, stack.years, distdir=distdir, **p.as_dict())
         with out:
             out.clear_output(wait=True)
