@@ -26,13 +26,12 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
+from . import config
 from .io import (NODATA_INT16, Grid, _hex_to_rgba, _to_dtype, atomic_path, geotiff_profile, open_geotiff,
                  year_band_names)
 
-#: Side of the square chunks (px) of lazily opened scenes: a multiple of the GeoTIFF tile
-#: (256 px), so every block writes whole tiles; 512 x 512 px x 51 years of float32 is 53 MB
-#: per index, small beside the memory and large beside the per-task overhead (~1 ms).
-CHUNK_PX = 512
+#: Side of the square chunks (px) of lazily opened scenes (:data:`ltlib.config.CHUNK_PX`).
+CHUNK_PX = config.CHUNK_PX
 #: Tile side (px) of the GeoTIFFs written block by block.
 TILE_PX = 256
 #: Overview levels built into every GeoTIFF written here (until the smallest is < 256 px).

@@ -6,7 +6,24 @@ LandTrendr parameter script by J. Braaten, Z. Yang and R. Kennedy, LT-GEE).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    """An integer setting from the environment variable ``name`` (papermill and batch runs
+    start kernels that inherit it), else ``default``."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or n < minimum:
+        raise ValueError(f"environment variable {name} must be a whole number >= {minimum}, got {value!r}")
+    return n
+
 
 # --- Where the package lives ----------------------------------------------------------------
 #: The repository the notebooks' Colab cell clones (with the sample data). The cell runs before
@@ -61,8 +78,14 @@ SAMPLE_INDICES = ("NDVI", "NBR", "TCB", "TCG", "TCW")
 NODATA_INT16 = -32768
 #: Scenes whose stacks take more than this as float32 are opened lazily and processed block by
 #: block (ltlib.blocks); 1 GiB is ~2,300 x 2,300 px x 51 years of one index, whose in-memory
-#: LandTrendr run peaks near 3 GB.
-IN_MEMORY_MAX_BYTES = 2**30
+#: LandTrendr run peaks near 3 GB. Environment variable ``LTLIB_IN_MEMORY_MAX_BYTES`` to
+#: change it (0: every scene in chunks), e.g. on a machine with less memory.
+IN_MEMORY_MAX_BYTES = _env_int("LTLIB_IN_MEMORY_MAX_BYTES", 2**30, 0)
+#: Side (px) of the square chunks of lazily opened scenes (``LTLIB_CHUNK_PX`` to change it): a
+#: multiple of the GeoTIFF tile (256 px), so every block writes whole tiles; 512 x 512 px x 51
+#: years of float32 is 53 MB per index, small beside the memory and large beside dask's
+#: per-task overhead (~1 ms).
+CHUNK_PX = _env_int("LTLIB_CHUNK_PX", 512, 16)
 #: Largest side (px) of a raster rendered whole onto a map or figure: larger or lazy (dask)
 #: rasters are shown as an overview (ltlib.overview) of at most this side, and at full
 #: resolution only where the view covers fewer pixels (ltlib.map_detail). A 2048 px PNG
