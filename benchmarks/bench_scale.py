@@ -113,7 +113,13 @@ def _warm() -> dict:
     return {}
 
 
-CHILDREN = {"landtrendr": _landtrendr, "warm": _warm}
+def _classify(step: str, mode: str, folder: str, out: str, chunks: str) -> dict:
+    from scale_classify import measure
+
+    return measure(step, mode, folder, out, int(chunks))
+
+
+CHILDREN = {"landtrendr": _landtrendr, "warm": _warm, "classify": _classify}
 
 
 # ------------------------------------------------------------------------------------ the table
@@ -144,6 +150,24 @@ def bench_landtrendr(sizes, work: Path, chunks: int) -> list[dict]:
     return rows
 
 
+def bench_classify(steps, sizes, work: Path, chunks: int) -> list[dict]:
+    """k-Shape (``kshape``) and TSF classification (``tsf``) in memory and block by block."""
+    from scale_classify import measure  # noqa: F401  (fails early when missing)
+    from scale_scene import write_scene
+
+    rows = []
+    for size in sizes:
+        folder = write_scene(work / f"scene{size}", size)
+        for step in steps:
+            for mode in ("memory", "blocks"):
+                r = run_child(child("classify", step, mode, str(folder), str(work / f"out_{step}_{mode}{size}"),
+                                    str(chunks)))
+                rows.append(dict(size=size, **{**r, "mode": mode if mode == "memory" else f"blocks {chunks} px"}))
+                print(f"{step} {mode}, {size} x {size} px: {r['seconds']:.1f} s, {r['pixels_per_s']:.0f} px/s, "
+                      f"peak {r['peak_gb']:.2f} GB", flush=True)
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     print("\n| step | mode | size (px) | pixels | seconds | pixels/s | vs in memory per core | peak memory (GB) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -170,6 +194,9 @@ def main(argv=None):
     rows = []
     if "landtrendr" in a.steps:
         rows += bench_landtrendr(a.sizes, work, a.chunks)
+    classify_steps = [s for s in a.steps if s in ("kshape", "tsf")]
+    if classify_steps:
+        rows += bench_classify(classify_steps, a.sizes, work, a.chunks)
     print_table(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1, default=float))
