@@ -14,6 +14,11 @@ Notation: K classes; rows of every matrix are MAP classes (strata, index i), col
 REFERENCE classes (index j). W_i is the share of the mapped area in class i, n_ij the
 number of sample units mapped i and labelled j, n_i. the sample size of stratum i.
 
+Maps too large for memory (dask arrays, :mod:`ltlib.blocks`) are counted block by block:
+:func:`class_pixel_counts`, :func:`census_accuracy` and :func:`stratified_sample` stream
+per-block counts (never the whole map) and give exactly what they give for the numpy map;
+the stratified sample draws the same points for the same seed.
+
 Where an estimate cannot be computed (no sample in a stratum, a single sample unit, a class
 never seen in the reference sample...) it is NaN, the reason is stored in
 ``AccuracyReport.notes`` and an :class:`AccuracyWarning` is emitted: never a silent NaN.
@@ -221,9 +226,202 @@ def class_pixel_counts(class_map, classes, *, valid=None, nodata=None) -> np.nda
     that is not in ``classes`` (nothing is dropped silently).
     """
     cls = _as_classes(classes)
+    if _lazy(class_map, valid):
+        return _lazy_class_counts(class_map, cls, valid, nodata)
     labels, usable = _check_map(class_map, valid, nodata)
     idx = _class_index(labels[usable], cls, "class_map")
     return np.bincount(idx, minlength=cls.size).astype(np.int64)
+
+
+# --- block by block (dask maps) -----------------------------------------------------------------
+
+def _lazy(*arrays) -> bool:
+    from .blocks import is_lazy
+
+    return any(is_lazy(a) for a in arrays)
+
+
+def _aligned(arrays, shape, names):
+    """Dask arrays of ``shape`` with the chunks of the first dask one (numpy ones wrapped)."""
+    import dask.array as da
+
+    from .blocks import is_lazy
+
+    first = next(a for a in arrays if is_lazy(a))
+    out = []
+    for a, name in zip(arrays, names):
+        if tuple(a.shape) != tuple(shape):
+            raise ValueError(f"{name} shape {tuple(a.shape)} does not match class_map shape {tuple(shape)}")
+        out.append(a.rechunk(first.chunks) if is_lazy(a) else da.from_array(np.asarray(a), chunks=first.chunks))
+    return out
+
+
+def _lazy_map(class_map, valid):
+    """(class map, valid mask) as aligned 2-D dask arrays (``valid`` all True when None), checked."""
+    import dask.array as da
+
+    if class_map.ndim != 2:
+        raise ValueError(f"class_map must be 2-D (H, W), got shape {class_map.shape}")
+    if class_map.size == 0:
+        raise ValueError(f"class_map is empty (shape {class_map.shape})")
+    if valid is None:
+        (cm,) = _aligned([class_map], class_map.shape, ["class_map"])
+        return cm, da.ones(cm.shape, dtype=bool, chunks=cm.chunks)
+    if valid.dtype != bool:
+        raise ValueError(f"valid must be a boolean mask, got dtype {valid.dtype}")
+    cm, vm = _aligned([class_map, valid], class_map.shape, ["class_map", "valid mask"])
+    return cm, vm
+
+
+def _block_labels(cm, valid, nodata):
+    """One block: (int64 labels, usable mask), the checks of :func:`_check_map` on the block."""
+    usable = np.asarray(valid, dtype=bool).copy()
+    if np.issubdtype(cm.dtype, np.floating):
+        usable &= ~np.isnan(cm)
+    if nodata is not None:
+        usable &= cm != nodata
+    labels = np.zeros(cm.shape, dtype=np.int64)
+    labels[usable] = _as_int_labels(cm[usable], "class_map")
+    return labels, usable
+
+
+def _counts_block(cm, valid, *, cls, nodata):
+    labels, usable = _block_labels(cm, valid, nodata)
+    idx = _class_index(labels[usable], cls, "class_map")
+    return np.bincount(idx, minlength=cls.size).astype(np.int64)[None, None]
+
+
+def _lazy_class_counts(class_map, cls, valid, nodata) -> np.ndarray:
+    from .blocks import compute
+
+    cm, vm = _lazy_map(class_map, valid)
+    per_block = cm.map_blocks(_counts_block, vm, cls=cls, nodata=nodata, new_axis=2, chunks=(1, 1, cls.size),
+                              dtype=np.int64)
+    counts = compute(per_block.sum(axis=(0, 1)), progress=False)[0]
+    if counts.sum() == 0:
+        raise ValueError("class_map has no valid pixels (all masked by valid/nodata/NaN)")
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _row_counts_block(cm, valid, *, cls, nodata):
+    """One block: usable pixels of each class per row, (h, 1, K)."""
+    labels, usable = _block_labels(cm, valid, nodata)
+    out = np.zeros((cm.shape[0], 1, cls.size), np.int64)
+    r, _ = np.nonzero(usable)
+    idx = _class_index(labels[usable], cls, "class_map")
+    np.add.at(out, (r, 0, idx), 1)
+    return out
+
+
+def _unique_block(cm, valid, *, nodata):
+    labels, usable = _block_labels(cm, valid, nodata)
+    u = np.unique(labels[usable])
+    return u
+
+
+def _lazy_stratified_sample(class_map, n_per_class, seed, valid, nodata):
+    """:func:`stratified_sample` of a dask map, block by block, drawing exactly the same points.
+
+    The in-memory draw needs the pixels of each class in row-major order only through their
+    count (``rng.choice(N_c, n_c)`` picks ranks). So: the classes present (one pass), the
+    usable pixels of each class per row (H, K) (one pass), the same ranks drawn, each rank's
+    row from the cumulative row counts, and its column by reading only the rows that hold a
+    sampled pixel.
+    """
+    import dask
+    import dask.array as da
+
+    from .blocks import compute
+
+    cm, vm = _lazy_map(class_map, valid)
+    uniq = [dask.delayed(_unique_block)(b, v, nodata=nodata)
+            for b, v in zip(cm.to_delayed().ravel(), vm.to_delayed().ravel())]
+    present = np.unique(np.concatenate(compute(*uniq, progress=False))).astype(np.int64)
+    if present.size == 0:
+        raise ValueError("class_map has no valid pixels (all masked by valid/nodata/NaN)")
+    per_row = cm.map_blocks(_row_counts_block, vm, cls=present, nodata=nodata, new_axis=2,
+                            chunks=(cm.chunks[0], (1,) * len(cm.chunks[1]), (present.size,)), dtype=np.int64)
+    per_row = np.asarray(compute(per_row.sum(axis=1), progress=False)[0])  # (H, K)
+    counts = per_row.sum(axis=0)
+    want = _wanted(n_per_class, present)
+    rng = np.random.default_rng(seed)
+    short, sel_rows, sel_cls, sel_rank = [], [], [], []
+    for c in sorted(want):
+        n_c = want[c]
+        k = int(np.searchsorted(present, c))
+        size = int(counts[k]) if k < present.size and present[k] == c else 0
+        if n_c > size:
+            short.append(f"class {c}: {size} pixel(s) < {n_c} asked")
+            n_c = size
+        if n_c == 0:
+            continue
+        ranks = rng.choice(size, size=n_c, replace=False)
+        ends = np.cumsum(per_row[:, k])
+        rows = np.searchsorted(ends, ranks, side="right")
+        sel_rows.append(rows)
+        sel_cls.append(np.full(n_c, k))
+        sel_rank.append(ranks - (ends[rows] - per_row[rows, k]))  # rank within its row
+    if short:
+        warnings.warn("stratified_sample: stratum smaller than the sample asked, taking all of it: " + "; ".join(short),
+                      AccuracyWarning, stacklevel=3)
+    if not sel_rows:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    rows, ks, within = (np.concatenate(a) for a in (sel_rows, sel_cls, sel_rank))
+    need = np.unique(rows)
+    lab_rows, use_rows = compute(da.map_blocks(lambda b, v: _block_labels(b, v, nodata)[0], cm[need], vm[need],
+                                               dtype=np.int64),
+                                 da.map_blocks(lambda b, v: _block_labels(b, v, nodata)[1], cm[need], vm[need],
+                                               dtype=bool), progress=False)
+    cols = np.empty_like(rows)
+    for i, r in enumerate(need):
+        hit = rows == r
+        for k in np.unique(ks[hit]):
+            sel = hit & (ks == k)
+            cols[sel] = np.flatnonzero(use_rows[i] & (lab_rows[i] == present[k]))[within[sel]]
+    # grouped by class (ascending code), row-major inside, as the in-memory sample
+    flat = rows * cm.shape[1] + cols
+    order = np.lexsort((flat, present[ks]))
+    return rows[order].astype(np.int64), cols[order].astype(np.int64)
+
+
+def _wanted(n_per_class, present) -> dict:
+    """{class: sample size} from ``n_per_class`` (int or dict) for the classes ``present``."""
+    if isinstance(n_per_class, dict):
+        want = {}
+        for k, v in n_per_class.items():
+            key = int(_as_int_labels(np.asarray([k]), "n_per_class keys")[0])
+            want[key] = _check_count_request(v, f"n_per_class[{key}]")
+        missing = sorted(set(present.tolist()) - set(want))
+        if missing:
+            raise ValueError(
+                f"n_per_class has no entry for map class(es) {missing}; give 0 to leave a class out"
+            )
+        return want
+    n = _check_count_request(n_per_class, "n_per_class")
+    return {int(c): n for c in present}
+
+
+def _confusion_block(p, t, valid, *, cls):
+    valid = np.asarray(valid, dtype=bool)
+    return _confusion(p[valid], t[valid], cls, "pred", "truth").ravel()[None, None]
+
+
+def _lazy_confusion(pred, truth, valid, cls) -> np.ndarray:
+    """Confusion (K, K) of a dask ``pred`` against ``truth`` (numpy or dask), block by block."""
+    from .blocks import compute
+
+    if tuple(pred.shape) != tuple(np.shape(truth)):
+        raise ValueError(f"pred shape {tuple(pred.shape)} does not match truth shape {tuple(np.shape(truth))}")
+    if pred.ndim != 2:
+        raise ValueError(f"pred must be (H, W) for block-wise counts, got shape {pred.shape}")
+    p, vm = _lazy_map(pred, valid)
+    (_, t) = _aligned([p, truth], pred.shape, ["pred", "truth"])
+    k = cls.size
+    per_block = p.map_blocks(_confusion_block, t, vm, cls=cls, new_axis=2, chunks=(1, 1, k * k), dtype=np.int64)
+    cm = np.asarray(compute(per_block.sum(axis=(0, 1)), progress=False)[0]).reshape(k, k)
+    if cm.sum() == 0:
+        raise ValueError("no valid pixels to assess")
+    return cm.astype(np.int64)
 
 
 def stratified_sample(class_map, n_per_class, *, seed=0, valid=None, nodata=None):
@@ -251,7 +449,13 @@ def stratified_sample(class_map, n_per_class, *, seed=0, valid=None, nodata=None
     A stratum with fewer usable pixels than asked is taken whole and an
     :class:`AccuracyWarning` says so. ValueError for a map that is not 2-D, empty or without
     usable pixels, and for negative or non-integer sizes.
+
+    A dask map (and/or mask) is sampled block by block: two streamed passes of per-row class
+    counts, then only the rows holding a sampled pixel are read; the points are the same as
+    for the numpy map with the same seed.
     """
+    if _lazy(class_map, valid):
+        return _lazy_stratified_sample(class_map, n_per_class, seed, valid, nodata)
     labels, usable = _check_map(class_map, valid, nodata)
     flat_idx = np.flatnonzero(usable.ravel())
     flat_lab = labels.ravel()[flat_idx]
@@ -322,8 +526,8 @@ def reference_points(class_map, rows, cols, grid, *, reference=None, names=None)
     import pandas as pd
     from rasterio.warp import transform as warp_transform
 
-    class_map = np.asarray(class_map)
-    if class_map.shape != tuple(grid.shape):
+    class_map = class_map if _lazy(class_map) else np.asarray(class_map)
+    if tuple(class_map.shape) != tuple(grid.shape):
         raise ValueError(f"reference_points: class map shape {class_map.shape} is not the grid's {tuple(grid.shape)}")
     rows = np.asarray(rows, dtype=np.int64).ravel()
     cols = np.asarray(cols, dtype=np.int64).ravel()
@@ -337,17 +541,28 @@ def reference_points(class_map, rows, cols, grid, *, reference=None, names=None)
     lon, lat = warp_transform(grid.crs, "EPSG:4326", x.tolist(), y.tolist()) if rows.size else ([], [])
     table = pd.DataFrame({"point": np.arange(rows.size), "row": rows, "col": cols, "x": x, "y": y,
                           "lon": np.asarray(lon, dtype=float), "lat": np.asarray(lat, dtype=float),
-                          "map_class": class_map[rows, cols]})
+                          "map_class": _at(class_map, rows, cols)})
     if names is not None:
         table["map_name"] = [names.get(int(c), "") for c in table["map_class"]]
     if reference is None:
         table["reference"] = pd.array([pd.NA] * rows.size, dtype="Int64")
     else:
-        reference = np.asarray(reference)
-        if reference.shape != class_map.shape:
+        reference = reference if _lazy(reference) else np.asarray(reference)
+        if tuple(reference.shape) != tuple(class_map.shape):
             raise ValueError(f"reference_points: reference shape {reference.shape} is not the map's {class_map.shape}")
-        table["reference"] = pd.array(reference[rows, cols].astype(np.int64), dtype="Int64")
+        table["reference"] = pd.array(_at(reference, rows, cols).astype(np.int64), dtype="Int64")
     return table
+
+
+def _at(image, rows, cols) -> np.ndarray:
+    """``image[rows, cols]``; a dask image reads only the blocks holding those pixels."""
+    if not _lazy(image):
+        return image[rows, cols]
+    from .blocks import compute
+
+    if rows.size == 0:
+        return np.array([], dtype=image.dtype)
+    return np.asarray(compute(image.vindex[rows, cols], progress=False)[0])
 
 
 def _weights(map_counts) -> tuple[np.ndarray, np.ndarray]:
@@ -756,14 +971,21 @@ def census_accuracy(pred, truth, classes, valid=None) -> dict:
     (producer's) get NaN with an AccuracyWarning.
     """
     cls = _as_classes(classes)
-    p = np.asarray(pred)
-    t = np.asarray(truth)
-    if p.shape != t.shape:
-        raise ValueError(f"pred shape {p.shape} does not match truth shape {t.shape}")
-    valid = _check_valid(valid, p.shape, "pred/truth")
-    if not valid.any():
-        raise ValueError("no valid pixels to assess")
-    cm = _confusion(p[valid], t[valid], cls, "pred", "truth")
+    if _lazy(pred, truth, valid):  # block by block: the counts of every block summed
+        import dask.array as da
+
+        pred = pred if _lazy(pred) else da.from_array(np.asarray(pred),
+                                                     chunks=next(a for a in (truth, valid) if _lazy(a)).chunks)
+        cm = _lazy_confusion(pred, truth, valid, cls)
+    else:
+        p = np.asarray(pred)
+        t = np.asarray(truth)
+        if p.shape != t.shape:
+            raise ValueError(f"pred shape {p.shape} does not match truth shape {t.shape}")
+        valid = _check_valid(valid, p.shape, "pred/truth")
+        if not valid.any():
+            raise ValueError("no valid pixels to assess")
+        cm = _confusion(p[valid], t[valid], cls, "pred", "truth")
     diag = np.diag(cm).astype(float)
     users = _div(diag, cm.sum(axis=1))
     producers = _div(diag, cm.sum(axis=0))

@@ -472,23 +472,72 @@ def classify_image(model: TrainedModel, data, *, batch_size: int = 8192, probabi
     pixels with any NaN year are not classified. Returns ``class_map`` (H, W) uint8 with
     :data:`NODATA` for unclassified pixels, and with ``probabilities`` also ``proba``
     (6, H, W) float32 (NaN where unclassified).
+
+    A dask ``data`` (a scene opened in chunks) gives dask results, one inference task per
+    block (:func:`classify_blocks`), nothing computed; each block's pixels are classified as
+    the in-memory path classifies them.
     """
+    from .blocks import is_lazy
+
+    if is_lazy(data):
+        return classify_blocks(model, data, batch_size=batch_size, probabilities=probabilities, device=device)
     data = np.asarray(data, np.float32)
+    _check_image(model, data)
+    flat = data.reshape(data.shape[0], -1).T
+    if not np.isfinite(flat).all(1).any():
+        raise ValueError("no pixel has a complete series (every pixel has NaN years): fill gaps first")
+    return _classify_array(model, data, batch_size=batch_size, probabilities=probabilities, progress=progress,
+                           device=device)
+
+
+def _check_image(model: TrainedModel, data) -> None:
     if data.ndim != 3:
         raise ValueError(f"image stack must be (years, rows, cols), got shape {data.shape}")
+    if data.shape[0] != model.n_steps:
+        raise ValueError(f"the stack has {data.shape[0]} years, the model {model.name} was trained on {model.n_steps}")
+
+
+def _classify_array(model: TrainedModel, data, *, batch_size, probabilities, progress=False, device=None):
+    """:func:`classify_image` of a numpy (T, h, w) stack (a block may have no complete pixel)."""
     T, H, W = data.shape
-    if T != model.n_steps:
-        raise ValueError(f"the stack has {T} years, the model {model.name} was trained on {model.n_steps}")
     flat = data.reshape(T, -1).T
     ok = np.isfinite(flat).all(1)
-    if not ok.any():
-        raise ValueError("no pixel has a complete series (every pixel has NaN years): fill gaps first")
-    proba = model.predict_proba(flat[ok], batch_size=batch_size, progress=progress, device=device)
+    if ok.any():
+        proba = model.predict_proba(flat[ok], batch_size=batch_size, progress=progress, device=device)
+    else:
+        proba = np.empty((0, N_CLASSES), np.float32)
     ok = ok.reshape(H, W)
     cmap = io.series_to_image(proba.argmax(1).astype(np.uint8), ok, fill=np.uint8(NODATA))
     if not probabilities:
         return cmap
-    return cmap, io.series_to_image(proba, ok, fill=np.float32(np.nan))
+    return cmap, io.series_to_image(proba, ok, fill=np.float32(np.nan)).reshape(N_CLASSES, H, W)
+
+
+def _classify_block(block, model, batch_size, probabilities, device):
+    """One (T, h, w) block -> class map (h, w) uint8, or (1 + 6, h, w) float32 with the
+    probabilities after the class (NODATA as 255.0)."""
+    out = _classify_array(model, np.asarray(block, np.float32), batch_size=batch_size, probabilities=probabilities,
+                          device=device)
+    if not probabilities:
+        return out
+    cmap, proba = out
+    return np.concatenate([cmap[None].astype(np.float32), proba])
+
+
+def classify_blocks(model: TrainedModel, data, *, batch_size: int = 8192, probabilities: bool = False, device=None):
+    """:func:`classify_image` of a dask (T, H, W) stack, block by block (``map_blocks``).
+
+    Returns dask arrays: ``class_map`` (H, W) uint8 (:data:`NODATA` unclassified) and with
+    ``probabilities`` also (6, H, W) float32; write them with
+    :func:`ltlib.blocks.write_rasters` (one pass computes both).
+    """
+    _check_image(model, data)
+    data = data.rechunk({0: -1})  # every year of a pixel in one block
+    if not probabilities:
+        return data.map_blocks(_classify_block, model, batch_size, False, device, drop_axis=0, dtype=np.uint8)
+    chunks = ((1 + N_CLASSES),) + data.chunks[1:]
+    both = data.map_blocks(_classify_block, model, batch_size, True, device, chunks=chunks, dtype=np.float32)
+    return both[0].astype(np.uint8), both[1:]
 
 
 def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -499,8 +548,17 @@ def fill_stack(data, *, min_observations: int = 6) -> tuple[np.ndarray, np.ndarr
     :func:`ltlib.trainingset.fill_series`); the others stay NaN and are left unclassified.
     Returns ``(filled (T, H, W) float32, classified_mask (H, W) bool)``.
     """
+    from .blocks import is_lazy
     from .trainingset import fill_series
 
+    if is_lazy(data):  # block by block: each pixel is filled from its own series
+        if data.ndim != 3:
+            raise ValueError(f"image stack must be (years, rows, cols), got shape {data.shape}")
+        data = data.astype(np.float32).rechunk({0: -1})
+        filled = data.map_blocks(lambda b: fill_stack(b, min_observations=min_observations)[0], dtype=np.float32)
+        import dask.array as da
+
+        return filled, da.isfinite(data).sum(axis=0) >= min_observations
     data = np.asarray(data, np.float32)
     if data.ndim != 3:
         raise ValueError(f"image stack must be (years, rows, cols), got shape {data.shape}")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import accuracy, classify, config, io, resources, trainingset
+from . import accuracy, blocks, classify, config, io, resources, trainingset
 from .classify import NODATA
 
 #: Classes 0..5 (``config.CLASS_NAMES``).
@@ -241,8 +241,10 @@ class SceneSeries:
     ----------
     data : float32 (T, H, W)
         Physical NDVI, gaps filled by linear interpolation in time; NaN where not classified.
+        A dask array (filled block by block) when the scene is lazy.
     valid : bool (H, W)
-        Pixels with at least ``min_observations`` values (the others stay unclassified).
+        Pixels with at least ``min_observations`` values (the others stay unclassified);
+        dask when the scene is lazy.
     years : int (T,)
     grid : ltlib.io.Grid
     source : str
@@ -257,14 +259,25 @@ class SceneSeries:
     source: str
     min_observations: int
 
+    @property
+    def is_lazy(self) -> bool:
+        """True when the series are a dask array (a scene opened in chunks: classified block by block)."""
+        return blocks.is_lazy(self.data)
+
+    def classifiable_fraction(self) -> float:
+        """Share of the pixels that are classified (one streamed pass when lazy)."""
+        if self.is_lazy:
+            return float(blocks.compute(self.valid.mean(), progress=False)[0])
+        return float(self.valid.mean())
+
     def summary(self) -> dict:
         return {"source": self.source, "years": [int(self.years[0]), int(self.years[-1])],
                 "n_years": int(len(self.years)), "min_observations": int(self.min_observations),
-                "classifiable_fraction": round(float(self.valid.mean()), 4)}
+                "classifiable_fraction": round(self.classifiable_fraction(), 4)}
 
     def __str__(self) -> str:
         return (f"source: {self.source}\n{self.grid.height} x {self.grid.width} px, {_span(self.years)}, "
-                f"{self.valid.mean():.1%} classifiable (>= {self.min_observations} valid years)")
+                f"{self.classifiable_fraction():.1%} classifiable (>= {self.min_observations} valid years)")
 
 
 def scene_series(scene, *, fitted=None, min_observations: int = 6) -> SceneSeries:
@@ -294,7 +307,7 @@ def scene_series(scene, *, fitted=None, min_observations: int = 6) -> SceneSerie
         raise ValueError(f"min_observations must be in 1..{len(stack.years)} (the years of {stack.path}), "
                          f"got {min_observations}")
     data, ok = classify.fill_stack(stack.physical(), min_observations=int(min_observations))
-    if not ok.any():
+    if not (blocks.compute(ok.any(), progress=False)[0] if blocks.is_lazy(ok) else ok.any()):
         raise ValueError(f"{stack.path}: no pixel has {min_observations} or more valid years; lower "
                          "min_observations or check the stack")
     return SceneSeries(data, ok, np.asarray(stack.years), stack.grid, f"{what} ({stack.path})", int(min_observations))
@@ -367,6 +380,12 @@ class MappingRun:
     n_synthetic_per_class : int
     census : dict or None
         :func:`ltlib.accuracy.census_accuracy` of the chosen map against truth.
+    files : {key: Path}
+        What a block-by-block run (lazy series) wrote while it ran: ``class_map`` (the chosen
+        model's), ``class_map_<name>`` (the others'), ``class_probabilities``; its class maps
+        are then read back lazily from them.
+    counts : {name: (256,) int} or None
+        Pixels per value of each class map, counted while it was written (lazy runs).
     """
 
     series: SceneSeries
@@ -380,6 +399,8 @@ class MappingRun:
     training: dict
     n_synthetic_per_class: int
     census: dict | None = None
+    files: dict = field(default_factory=dict)
+    counts: dict | None = None
 
     @property
     def chosen(self) -> str:
@@ -397,8 +418,19 @@ class MappingRun:
 
     def class_pixels(self) -> dict[str, int]:
         """Pixels mapped in each class: {class name: count}."""
-        counts = accuracy.class_pixel_counts(self.class_map, CLASSES, nodata=NODATA)
+        if self.counts is not None:
+            counts = self.counts[self.chosen]
+            bad = np.flatnonzero(counts[len(CLASSES):NODATA])
+            if bad.size:  # as class_pixel_counts: nothing dropped silently
+                raise ValueError(f"class map of {self.chosen} holds values {bad + len(CLASSES)} that are no class")
+        else:
+            counts = accuracy.class_pixel_counts(self.class_map, CLASSES, nodata=NODATA)
         return {config.CLASS_NAMES[c]: int(counts[c]) for c in CLASSES}
+
+    def unclassified_pixels(self) -> int:
+        if self.counts is not None:
+            return int(self.counts[self.chosen][NODATA])
+        return int((self.class_map == NODATA).sum())
 
     def model_rows(self) -> dict[str, dict]:
         """Per model: the seed comparison's scores, the mapping model's, map accuracy and time."""
@@ -439,7 +471,7 @@ class MappingRun:
             "map_producers": None if c is None else [round(float(v), 4) for v in c["producers"]],
             "map_users": None if c is None else [round(float(v), 4) for v in c["users"]],
             "class_pixels": self.class_pixels(),
-            "unclassified_pixels": int((self.class_map == NODATA).sum()),
+            "unclassified_pixels": self.unclassified_pixels(),
         }
 
     def write(self, output_dir) -> dict[str, Path]:
@@ -447,23 +479,74 @@ class MappingRun:
         ``class_probabilities.tif`` (float32, six bands, when computed) and
         ``models/<name>_map.pt`` for every mapping model trained here. Returns {key: path}."""
         out = Path(output_dir)
-        names = config.CLASS_NAMES
-        written = {"class_map": io.write_raster(out / "class_map.tif", self.class_map, self.grid, dtype="uint8",
-                                                nodata=NODATA, colormap=config.CLASS_COLORS,
-                                                tags={"model": self.chosen, "classes": json.dumps(names)})}
-        if self.probabilities is not None:
-            written["class_probabilities"] = io.write_raster(
-                out / "class_probabilities.tif", self.probabilities[self.chosen], self.grid, dtype="float32",
-                nodata=np.nan, band_names=[names[c] for c in CLASSES])
+        written = {}
+        for key, spec in self._map_specs(out, self.chosen, self.class_map,
+                                         None if self.probabilities is None else self.probabilities[self.chosen]):
+            done = self.files.get(key)
+            if done is not None and Path(done).resolve() == Path(spec["path"]).resolve():
+                written[key] = Path(done)  # written block by block while the run ran
+            elif blocks.is_lazy(spec["data"]):
+                written[key] = blocks.write_rasters([spec])[0]
+            else:
+                written[key] = io.write_raster(**spec)
         for name, mdl in self.models.items():
             if mdl is not self.comparison.models[name]:
                 written[f"model_{name}_map"] = mdl.save(out / "models" / f"{name}_map.pt")
         return written
 
+    def _map_specs(self, out: Path, name: str, class_map, proba, key: str = "class_map"):
+        """[(key, write_raster keywords)] of a class map (and its probabilities)."""
+        names = config.CLASS_NAMES
+        # unclassified pixels go in as NaN: the writers store NaN as the nodata value (a 255 given
+        # as a value would be refused as colliding with nodata)
+        if blocks.is_lazy(class_map):
+            import dask.array as da
+
+            class_map = da.where(class_map == NODATA, np.float32(np.nan), class_map.astype(np.float32))
+        else:
+            class_map = np.where(class_map == NODATA, np.float32(np.nan), class_map.astype(np.float32))
+        specs = [(key, dict(path=out / f"{key}.tif", data=class_map, grid=self.grid, dtype="uint8", nodata=NODATA,
+                            colormap=config.CLASS_COLORS, tags={"model": name, "classes": json.dumps(names)}))]
+        if proba is not None:
+            specs.append(("class_probabilities", dict(path=out / "class_probabilities.tif", data=proba,
+                                                      grid=self.grid, dtype="float32", nodata=np.nan,
+                                                      band_names=[names[c] for c in CLASSES])))
+        return specs
+
+
+def _map_blocks(run: MappingRun, output_dir, batch_size: int) -> None:
+    """Classify a lazy scene with every mapping model, block by block: the chosen model's map
+    into ``class_map.tif`` (and ``class_probabilities.tif``), the others' into
+    ``class_map_<name>.tif``, each with its value counts in the same pass; the maps are then
+    read back lazily."""
+    import dask.array as da
+
+    out = Path(output_dir)
+    chunks = int(run.series.data.chunksize[-1])
+    run.counts = {}
+    for name, mdl in run.models.items():
+        t = time.perf_counter()
+        chosen = name == run.chosen
+        res = classify.classify_image(mdl, run.series.data, batch_size=batch_size,
+                                      probabilities=chosen and run.probabilities is not None)
+        cmap, proba = res if isinstance(res, tuple) else (res, None)
+        key = "class_map" if chosen else f"class_map_{name}"
+        specs = run._map_specs(out, name, cmap, proba, key)
+        paths, (counts,) = blocks.write_rasters([s for _, s in specs],
+                                                also=[da.bincount(cmap.ravel(), minlength=256)])
+        run.map_seconds[name] = time.perf_counter() - t
+        run.counts[name] = np.asarray(counts, dtype=np.int64)
+        run.files.update({k: p for (k, _), p in zip(specs, paths)})
+        data = blocks.open_raster(paths[0], chunks=chunks)[0][0]
+        run.class_maps[name] = da.where(da.isnan(data), NODATA, data).astype(np.uint8)
+        if proba is not None:
+            run.probabilities[name] = blocks.open_raster(paths[1], chunks=chunks)[0]
+
 
 def map_scene(series: SceneSeries, comparison: SeedComparison, *, n_synthetic_per_class: int = 300,
               epochs: int = 10, seed: int = 0, truth=None, seed_set_only: dict | None = None,
-              probabilities: bool = False, batch_size: int = 8192, progress: bool = True) -> MappingRun:
+              probabilities: bool = False, batch_size: int = 8192, progress: bool = True,
+              output_dir=None) -> MappingRun:
     """Train the mapping models (see :func:`training_set`) and classify every pixel of ``series``.
 
     Parameters
@@ -484,7 +567,15 @@ def map_scene(series: SceneSeries, comparison: SeedComparison, *, n_synthetic_pe
         Keep the six class probabilities of every map.
     batch_size : int
         Series per prediction batch.
+    output_dir : path or None
+        Needed when ``series`` is lazy (a scene opened in chunks): every model's class map is
+        written there block by block as it is computed (``class_map.tif`` the chosen model's,
+        ``class_map_<name>.tif`` the others'), then read back lazily; ``MappingRun.write`` into
+        the same folder keeps those files.
     """
+    if series.is_lazy and output_dir is None:
+        raise ValueError(f"the series ({series.source}) are opened in chunks (too large for memory): map_scene "
+                         "needs output_dir, where the class maps are written block by block")
     ts = training_set(comparison.labelled, series.years, n_synthetic_per_class, seed=seed)
     print(ts["note"])
     reuse = ts["uses_labelled_set"] and int(n_synthetic_per_class) <= 0
@@ -496,6 +587,9 @@ def map_scene(series: SceneSeries, comparison: SeedComparison, *, n_synthetic_pe
             print(f"== {name}")
             mdl = classify.fit(name, ts["X"], ts["y"], ts["X_valid"], ts["y_valid"], epochs=epochs, seed=seed,
                                progress=progress)
+        models[name] = mdl
+        if series.is_lazy:
+            continue  # classified block by block below, once the map model is known
         t = time.perf_counter()
         out = classify.classify_image(mdl, series.data, batch_size=batch_size, progress=progress,
                                       probabilities=probabilities)
@@ -503,16 +597,21 @@ def map_scene(series: SceneSeries, comparison: SeedComparison, *, n_synthetic_pe
         cmap = out[0] if probabilities else out
         if probabilities:
             probas[name] = out[1]
-        models[name], maps_[name] = mdl, cmap
-        accs[name] = None if truth is None else _census(cmap, truth)["overall"]
+        maps_[name] = cmap
     n_lab = len(comparison.labelled.train) if ts["uses_labelled_set"] else 0
     training = {"n_series": int(len(ts["X"])), "n_generated": int(len(ts["X"]) - n_lab),
                 "n_valid": int(len(ts["X_valid"])), "uses_labelled_set": ts["uses_labelled_set"],
                 "note": ts["note"]}
     run = MappingRun(series, comparison, models, maps_, probas, seconds, accs, seed_set_only, training,
                      int(n_synthetic_per_class))
-    if truth is not None:
-        run.census = _census(run.class_map, truth)
+    if series.is_lazy:
+        _map_blocks(run, output_dir, batch_size)
+    if truth is not None:  # counted block by block for lazy maps
+        censuses = {name: _census(run.class_maps[name], truth) for name in models}
+        accs.update({name: c["overall"] for name, c in censuses.items()})
+        run.census = censuses[run.chosen]
+    else:
+        accs.update({name: None for name in models})
     return run
 
 
@@ -553,7 +652,8 @@ class ReferenceSample:
             frame["census_users"] = census["users"]
             frame["census_producers"] = census["producers"]
         if truth is not None:
-            counts = np.bincount(np.asarray(truth)[self.mapped], minlength=len(CLASSES))
+            mapped = blocks.compute(self.mapped, progress=False)[0] if blocks.is_lazy(self.mapped) else self.mapped
+            counts = np.bincount(np.asarray(truth)[mapped], minlength=len(CLASSES))
             frame["true_area_ha"] = counts * self.report.pixel_area / 1e4
         return frame
 
@@ -589,4 +689,5 @@ def reference_sample(class_map, grid: io.Grid, n_per_class: int, *, seed: int = 
         counts = accuracy.class_pixel_counts(class_map, CLASSES, nodata=NODATA)
         report = accuracy.area_adjusted(points["map_class"].to_numpy(), points["reference"].to_numpy(int), counts,
                                         CLASSES, pixel_area=float(grid.pixel_areas_m2().mean()))
-    return ReferenceSample(points, report, np.asarray(class_map) != NODATA, int(n_per_class), notes)
+    mapped = class_map != NODATA if blocks.is_lazy(class_map) else np.asarray(class_map) != NODATA
+    return ReferenceSample(points, report, mapped, int(n_per_class), notes)

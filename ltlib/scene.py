@@ -185,13 +185,18 @@ class Scene:
                 f"scene is {g.describe()}. It was made from another scene: rerun the notebook that wrote it on "
                 "this data_dir")
 
-    def read_output(self, step_dir, key: str, *, stack: bool = False):
+    def read_output(self, step_dir, key: str, *, stack: bool = False, chunks="auto"):
         """Read the output ``key`` that an earlier notebook listed in ``<step_dir>/summary.json``.
 
         Returns a :class:`Stack` (``stack=True``, years checked) or ``(data (B, H, W), names)``.
         The grid must be the scene's: another grid or other years raise ValueError naming the
         file. Prints one line naming the file used.
+
+        ``chunks``: ``"auto"`` opens the output lazily (dask, :mod:`ltlib.blocks`) in the
+        scene's chunks when the scene is lazy (:attr:`is_lazy`), else reads it into memory;
+        None reads it into memory; an int opens it lazily in chunks of that side (px).
         """
+        chunks = self._output_chunks(chunks)
         step_dir = Path(step_dir)
         manifest = step_dir / "summary.json"
         if not manifest.exists():
@@ -201,17 +206,28 @@ class Scene:
             raise MissingInputError(f"{manifest} lists no output {key!r} (it lists {', '.join(files) or 'none'})")
         path = step_dir / files[key]
         if stack:
-            s = read_stack(path)
+            s = read_stack(path, chunks=chunks)
             self.check_grid(s.grid, path, key)
             if len(s.years) != len(self.years) or np.any(s.years != self.years):
                 raise ValueError(f"{path} ({key}) has years {s.years[0]}-{s.years[-1]} ({len(s.years)}), the scene "
                                  f"in {self.folder} has {self.years[0]}-{self.years[-1]} ({len(self.years)})")
             print(f"using {path}")
             return s
-        data, grid, names = read_raster(path)
+        data, grid, names = read_raster(path) if chunks is None else blocks.open_raster(path, chunks=chunks)
         self.check_grid(grid, path, key)
         print(f"using {path}")
         return data, names
+
+    def _output_chunks(self, chunks):
+        """The chunk side (px) to read an earlier notebook's output with, or None (memory)."""
+        if chunks is None:
+            return None
+        if isinstance(chunks, str):
+            if chunks != "auto":
+                raise ValueError(f"chunks must be 'auto', None (in memory) or a chunk side in px, got {chunks!r}")
+            lazy = [s.data for s in self.stacks.values() if is_lazy(s.data)]
+            return int(lazy[0].chunksize[-1]) if lazy else None
+        return blocks.check_chunks(chunks)
 
     # -- writing a complete scene folder
     def write(self, out_dir) -> dict[str, Path]:

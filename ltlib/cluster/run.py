@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import blocks, pixel_sample
 from ..io import Grid, Stack, atomic_path, read_json, series_to_image, stack_to_series, stacks_to_series, write_raster
 from ..scene import INDEX_PREFERENCE, MissingInputError
+from .assign import NO_DATA, assign_labels
 from .kshape import KShape
 from .prepare import Prepared, prepare
 from .select import elbow, euclidean_elbow, silhouette
@@ -140,7 +142,8 @@ def load_trajectories(scene, landtrendr_dir=None) -> Trajectories:
     landtrendr_dir : path or None
         Notebook 02's output folder (from ``report.earlier_output``). Every scene index whose
         ``<index>_fit`` it lists is read with :meth:`~ltlib.scene.Scene.read_output`, which
-        refuses another grid or other years naming the file. None: the scene's composites.
+        refuses another grid or other years naming the file (lazily, in the scene's chunks,
+        when the scene is lazy). None: the scene's composites.
 
     Returns
     -------
@@ -196,6 +199,12 @@ class ClusterSettings:
         the silhouette's 2); the final fit uses ``init``.
     euclidean_elbow : bool
         Also compute the seed's Euclidean elbow (k-means on the z-normalised series).
+    sample_size : int
+        When the scene has more pixels with data than this, or is lazy (opened in chunks),
+        k is chosen and the centroids fitted on a random sample of this many pixels
+        (:func:`ltlib.pixel_sample.sample_pixels`, seed ``random_state``), then every pixel
+        is assigned to its nearest centroid block by block
+        (:func:`ltlib.cluster.assign.assign_labels`).
     """
 
     n_clusters: int | None = None
@@ -209,6 +218,7 @@ class ClusterSettings:
     init: str = "random"
     elbow_init: str = "k-shape++"
     euclidean_elbow: bool = True
+    sample_size: int = 100000
 
     def __post_init__(self):
         if self.n_clusters is not None:
@@ -226,6 +236,7 @@ class ClusterSettings:
         _int("n_init", self.n_init, 1)
         _int("max_iter", self.max_iter, 1)
         _int("random_state", self.random_state, 0)
+        _int("sample_size", self.sample_size, 2)
         if self.init not in INITS:
             raise ValueError(f"kshape_init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.elbow_init not in INITS:
@@ -262,6 +273,17 @@ class ClusterRun:
         Truth classes of the scene, for :meth:`ari_vs_truth` and :meth:`contingency`.
     trajectories : str
         Which series were clustered (:meth:`Trajectories.describe`).
+    assigned : int16 (H, W), numpy or dask, or None
+        When the centroids were fitted on a sample (``ClusterSettings.sample_size``): every
+        pixel's label (-1 no data, 0..k-1, k flat), from
+        :func:`~ltlib.cluster.assign.assign_labels`; lazy runs hold it read back lazily from
+        ``files["labels"]``. None: ``labels`` are every pixel's (the fit used them all).
+    sample : (rows, cols) int64 arrays or None
+        The sampled pixels the model was fitted on (``prepared`` is theirs).
+    sizes : (k + 1,) int or None
+        Pixels per label 0..k (k: flat) in :meth:`label_image` (computed while writing, for lazy runs).
+    files : {key: Path}
+        What a lazy run wrote while it ran (``labels``: ``clusters_<name>.tif``).
     """
 
     name: str
@@ -278,6 +300,10 @@ class ClusterRun:
     truth: np.ndarray | None = None
     trajectories: str = ""
     seconds: dict = field(default_factory=dict)
+    assigned: object = None
+    sample: tuple | None = None
+    sizes: np.ndarray | None = None
+    files: dict = field(default_factory=dict)
 
     # -- what it is
     @property
@@ -316,8 +342,23 @@ class ClusterRun:
         sil = self.elbow["silhouette"]
         return None if sil.isna().all() else int(self.elbow.loc[sil.idxmax(), "k"])
 
+    @property
+    def is_lazy(self) -> bool:
+        """True when the label image is a dask array (read from ``files``, block by block)."""
+        return blocks.is_lazy(self.assigned)
+
+    def cluster_sizes(self) -> np.ndarray:
+        """Pixels per label (k + 1,) int64: clusters 0..k-1 then the flat pixels (label k)."""
+        if self.sizes is not None:
+            return np.asarray(self.sizes, dtype=np.int64)
+        img = self.label_image()
+        return np.bincount(img[img >= 0].astype(np.int64), minlength=self.k + 1).astype(np.int64)
+
     def label_image(self) -> np.ndarray:
-        """Labels on the grid (H, W) int16: -1 no data, 0..k-1 clusters, k flat pixels."""
+        """Labels on the grid (H, W) int16: -1 no data, 0..k-1 clusters, k flat pixels (a dask
+        array for a lazy run)."""
+        if self.assigned is not None:
+            return self.assigned
         full = self.prepared.expand(self.labels, flat_label=self.flat_label)
         return series_to_image(full, self.mask, fill=-1).astype(np.int16)
 
@@ -364,26 +405,29 @@ class ClusterRun:
     # -- reporting
     def __str__(self) -> str:
         m = self.model
+        on = "" if self.sample is None else f" on a sample of {len(self.sample[0])} pixels, every pixel assigned"
         return (f"{self.name} ({self.title}): knee k={self.knee}, best SBD silhouette k={self.best_silhouette_k} "
                 f"-> k={self.k} ({self.k_choice})\n"
-                f"  {m.n_iter_} iterations in {m.fit_time_:.1f} s, SBD inertia {m.inertia_:.0f} "
+                f"  {m.n_iter_} iterations in {m.fit_time_:.1f} s{on}, SBD inertia {m.inertia_:.0f} "
                 f"({m.inertia_ / len(self.labels):.3f} per pixel), SBD silhouette {self.silhouette:.3f}, "
-                f"sizes {np.bincount(self.labels, minlength=self.k).tolist()}")
+                f"sizes {self.cluster_sizes()[:self.k].tolist()}")
 
     def summary(self) -> dict:
         def num(v):
             return None if v is None or not np.isfinite(v) else round(float(v), 4)
 
         el = self.elbow
+        sizes = self.cluster_sizes()
         out = {
             "indices": list(self.indices), "k": self.k, "k_choice": self.k_choice, "init": self.model.init,
             "inertia": round(float(self.model.inertia_), 3), "silhouette": round(float(self.silhouette), 4),
-            "n_pixels_clustered": int(len(self.labels)), "n_flat": int(self.prepared.flat.sum()),
+            "n_pixels_clustered": int(sizes[:self.k].sum()), "n_flat": int(sizes[self.k]),
+            "n_fit_sample": None if self.sample is None else int(len(self.sample[0])),
             "n_gap_values_filled": int(self.prepared.n_filled),
             "n_iter": None if self.model.n_iter_ is None else int(self.model.n_iter_),
             "fit_seconds": round(float(self.model.fit_time_), 2),
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-            "cluster_sizes": np.bincount(self.labels, minlength=self.k).tolist(),
+            "cluster_sizes": sizes[:self.k].tolist(),
             "elbow": {"k": [int(k) for k in el["k"]], "inertia": [num(v) for v in el["inertia"]],
                       "silhouette": [num(v) for v in el["silhouette"]],
                       "fit_time_s": [num(v) for v in el["fit_time_s"]], "knee": self.knee,
@@ -430,14 +474,37 @@ def write_clusters(output_dir, runs) -> dict[str, Path]:
     for r in runs[1:]:
         if not r.grid.same_as(grid):
             raise ValueError(f"the {r.name} run is on another grid than the {runs[0].name} run")
-    # no data (-1) goes in as NaN: write_raster writes it as the nodata value -1
-    labels = np.stack([np.where(img >= 0, img, np.nan) for img in (r.label_image() for r in runs)])
-    written = {"labels": write_raster(Path(output_dir) / "clusters.tif", labels, grid, band_names=[r.band_name for r in runs], nodata=-1, dtype="int16",
-                                      tags={"runs": ",".join(r.name for r in runs), "flat_label": "k",
-                                            "trajectories": runs[0].trajectories})}
+    kw = dict(band_names=[r.band_name for r in runs], nodata=-1, dtype="int16",
+              tags={"runs": ",".join(r.name for r in runs), "flat_label": "k", "trajectories": runs[0].trajectories})
+    path = Path(output_dir) / "clusters.tif"
+    if any(r.is_lazy for r in runs):  # block by block: every run's labels are read back lazily
+        import dask.array as da
+
+        labels = da.stack([_as_nan(r.label_image()) for r in runs])
+        written = {"labels": blocks.write_raster(path, labels, grid, **kw)}
+    else:
+        # no data (-1) goes in as NaN: write_raster writes it as the nodata value -1
+        labels = np.stack([np.where(img >= 0, img, np.nan) for img in (r.label_image() for r in runs)])
+        written = {"labels": write_raster(path, labels, grid, **kw)}
     for r in runs:
         written.update(r.write(output_dir))
     return written
+
+
+def _as_nan(labels):
+    """Label image (H, W) int -> float32 with NaN for no data (-1), numpy or dask."""
+    import dask.array as da
+
+    xp = da if blocks.is_lazy(labels) else np
+    return xp.where(labels >= 0, labels, np.nan).astype(np.float32)
+
+
+def _from_nan(data):
+    """A label band read back (float32, NaN for nodata) -> int16 (H, W) with -1 for no data."""
+    import dask.array as da
+
+    xp = da if blocks.is_lazy(data) else np
+    return xp.where(xp.isnan(data), NO_DATA, data).astype(np.int16)
 
 
 # ----------------------------------------------------------------------------- the step
@@ -448,8 +515,26 @@ def _series(trajectories: Trajectories, indices):
     return stacks_to_series(stacks)
 
 
+def _sampled_series(trajectories: Trajectories, indices, settings: ClusterSettings, lazy: bool):
+    """(series of the fit, mask (H, W) numpy, sample (rows, cols) or None).
+
+    The scene's series when it is in memory and has at most ``sample_size`` pixels with data;
+    else a random sample of ``sample_size`` of them (the same pixels lazily and in memory)."""
+    stacks = [trajectories.stack(i).data for i in indices]
+    if not lazy:
+        series, mask = _series(trajectories, indices)
+        if len(series) <= settings.sample_size:
+            return series, mask, None
+    else:
+        mask = blocks.compute(pixel_sample.valid_mask(stacks), progress=False)[0]
+    rows, cols = pixel_sample.draw_pixels(mask, settings.sample_size, seed=settings.random_state)
+    series = pixel_sample.read_pixels(stacks if len(stacks) > 1 else stacks[0], rows, cols)
+    return series, mask, (rows, cols)
+
+
 def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterSettings | None = None, *,
-                         name: str | None = None, truth=None, rng=None, progress: bool = True) -> ClusterRun:
+                         name: str | None = None, truth=None, rng=None, progress: bool = True,
+                         output_dir=None) -> ClusterRun:
     """Choose k and cluster every pixel's trajectory with k-Shape.
 
     Parameters
@@ -471,6 +556,10 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
         subset in turn, as notebook 03 does.
     progress : bool
         A progress bar over the elbow's k.
+    output_dir : path or None
+        Needed when the trajectories are lazy (a scene opened in chunks): the label image
+        ``clusters_<name>.tif`` is written there block by block as every pixel is assigned,
+        and read back lazily.
 
     Returns
     -------
@@ -483,13 +572,20 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
     subset of ``elbow_max_series`` series, its Kneedle knee and best SBD silhouette; the
     Euclidean elbow of the same subset; k = ``n_clusters``, else the knee, else the best
     silhouette; the final k-Shape fit of every series (``n_init`` restarts) and its SBD
-    silhouette.
+    silhouette. With more than ``sample_size`` pixels with data, or lazy trajectories, the
+    elbow and the fit use a random sample of ``sample_size`` pixels and every pixel is then
+    assigned to its nearest centroid (block by block when lazy).
     """
     settings = settings or ClusterSettings()
     indices = [str(i).upper() for i in ([indices] if isinstance(indices, str) else indices)]
     if not indices:
         raise ValueError("cluster_trajectories needs at least one index")
     name = name or ("univariate" if len(indices) == 1 else "multivariate")
+    lazy = any(blocks.is_lazy(trajectories.stack(i).data) for i in indices)
+    if lazy and output_dir is None:
+        raise ValueError(f"the trajectories ({trajectories.describe()}) are opened in chunks (too large for "
+                         "memory): cluster_trajectories needs output_dir, where every pixel's cluster label is "
+                         "written block by block")
     truth_img = None
     if truth is not None:
         truth_img = np.asarray(truth["class"] if isinstance(truth, dict) else truth)
@@ -497,7 +593,7 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
             raise ValueError(f"truth is {truth_img.shape}, the trajectories' grid {trajectories.grid.shape}")
     seconds = {}
     t0 = time.perf_counter()
-    series, mask = _series(trajectories, indices)
+    series, mask, sample = _sampled_series(trajectories, indices, settings, lazy)
     prep = prepare(series)
     n = len(prep.X)
     ks = settings.k_range
@@ -537,8 +633,33 @@ def cluster_trajectories(trajectories: Trajectories, indices, settings: ClusterS
     score = silhouette(prep.X, model.labels_, sample_size=settings.silhouette_sample,
                        random_state=settings.random_state) if len(np.unique(model.labels_)) >= 2 else float("nan")
     seconds["fit"] = time.perf_counter() - t
-    return ClusterRun(name, indices, trajectories.years, trajectories.grid, mask, prep, model, how, float(score),
-                      table, euclid, truth_img, trajectories.describe(), seconds)
+    run = ClusterRun(name, indices, trajectories.years, trajectories.grid, mask, prep, model, how, float(score),
+                     table, euclid, truth_img, trajectories.describe(), seconds, sample=sample)
+    if sample is not None:
+        t = time.perf_counter()
+        _assign_every_pixel(run, [trajectories.stack(i).data for i in indices], lazy, output_dir)
+        seconds["assign"] = time.perf_counter() - t
+    return run
+
+
+def _assign_every_pixel(run: ClusterRun, stacks, lazy: bool, output_dir) -> None:
+    """Every pixel to its nearest centroid; lazily: written to ``clusters_<name>.tif`` block by
+    block (with the label counts in the same pass), then read back lazily."""
+    labels = assign_labels(stacks, run.model)
+    if not lazy:
+        run.assigned = labels
+        return
+    import dask.array as da
+
+    path = Path(output_dir) / f"clusters_{run.name}.tif"
+    counts = da.bincount((labels.ravel() + 1).astype(np.int64), minlength=run.k + 2)  # 0: no data
+    _, (counts,) = blocks.write_rasters([dict(path=path, data=_as_nan(labels), grid=run.grid, nodata=NO_DATA,
+                                              dtype="int16", band_names=[run.band_name],
+                                              tags={"run": run.name, "flat_label": run.k})], also=[counts])
+    data = blocks.open_raster(path, chunks=int(stacks[0].chunksize[-1]))[0][0]
+    run.assigned = _from_nan(data)
+    run.sizes = np.asarray(counts[1:], dtype=np.int64)
+    run.files = {"labels": path}
 
 
 # ----------------------------------------------------------------------------- engines
