@@ -460,20 +460,7 @@ def stratified_sample(class_map, n_per_class, *, seed=0, valid=None, nodata=None
     flat_idx = np.flatnonzero(usable.ravel())
     flat_lab = labels.ravel()[flat_idx]
     present, counts = np.unique(flat_lab, return_counts=True)
-
-    if isinstance(n_per_class, dict):
-        want = {}
-        for k, v in n_per_class.items():
-            key = int(_as_int_labels(np.asarray([k]), "n_per_class keys")[0])
-            want[key] = _check_count_request(v, f"n_per_class[{key}]")
-        missing = sorted(set(present.tolist()) - set(want))
-        if missing:
-            raise ValueError(
-                f"n_per_class has no entry for map class(es) {missing}; give 0 to leave a class out"
-            )
-    else:
-        n = _check_count_request(n_per_class, "n_per_class")
-        want = {int(c): n for c in present}
+    want = _wanted(n_per_class, present)
 
     rng = np.random.default_rng(seed)
     order = np.argsort(flat_lab, kind="stable")  # pixels grouped by class, row-major inside

@@ -86,6 +86,9 @@ IN_MEMORY_MAX_BYTES = _env_int("LTLIB_IN_MEMORY_MAX_BYTES", 2**30, 0)
 #: years of float32 is 53 MB per index, small beside the memory and large beside dask's
 #: per-task overhead (~1 ms).
 CHUNK_PX = _env_int("LTLIB_CHUNK_PX", 512, 16)
+#: GDAL's block cache in MB, set through ``GDAL_CACHEMAX`` when ltlib is imported unless that
+#: variable is already set (reads stream every tile once; a larger cache only holds memory).
+GDAL_CACHE_MB = 256
 #: Largest side (px) of a raster rendered whole onto a map or figure: larger or lazy (dask)
 #: rasters are shown as an overview (ltlib.overview) of at most this side, and at full
 #: resolution only where the view covers fewer pixels (ltlib.map_detail). A 2048 px PNG

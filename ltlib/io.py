@@ -21,12 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
-import rasterio.errors
-from affine import Affine
-from rasterio.crs import CRS
 
-from .config import NODATA_INT16, year_band_names
+from .config import GDAL_CACHE_MB, NODATA_INT16, year_band_names
+
+# Block-wise reads touch every tile once, so GDAL's block cache (5% of the RAM by default,
+# 1.2 GB here) only holds memory; cap it unless the user set GDAL_CACHEMAX. GDAL reads the
+# variable when its cache is first used.
+os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
+
+import rasterio  # noqa: E402
+import rasterio.errors  # noqa: E402
+from affine import Affine  # noqa: E402
+from rasterio.crs import CRS  # noqa: E402
 
 _YEAR_BAND = re.compile(r"^yr_?(\d{4})$")
 

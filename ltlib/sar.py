@@ -119,12 +119,19 @@ def _check_bands(bands, names) -> list[np.ndarray]:
     for a, name in zip(bands, names):
         if np.ma.isMaskedArray(a):  # masked pixels become no-data, not their fill values
             a = np.ma.filled(a.astype(np.float64), np.nan)
-        a = np.asarray(a)
+        arrs.append(np.asarray(a))
+    _check_shapes(arrs, names)
+    _refuse_db(arrs, names)
+    return arrs
+
+
+def _check_shapes(arrs, names) -> None:
+    """Shape and type checks that need no pass over the data (numpy or dask bands)."""
+    for a, name in zip(arrs, names):
         if a.ndim != 3:
             raise ValueError(f"{name} must be a (k, H, W) array of linear intensities, got shape {a.shape}")
         if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
             raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
-        arrs.append(a)
     shape = arrs[0].shape
     for a, name in zip(arrs[1:], names[1:]):
         if a.shape != shape:
@@ -133,8 +140,6 @@ def _check_bands(bands, names) -> list[np.ndarray]:
         raise ValueError(f"the omnibus test needs at least 2 images, got k={shape[0]}")
     if shape[0] > 256:
         raise ValueError(f"at most 256 images (255 intervals fit the uint8 maps), got k={shape[0]}")
-    _refuse_db(arrs, names)
-    return arrs
 
 
 def _check_params(enl, alpha):
@@ -577,18 +582,8 @@ def _check_lazy_bands(bands, names) -> list:
     for a, name in zip(bands, names):
         if a is None or not hasattr(a, "ndim"):
             raise ValueError(f"{name} must be a (k, H, W) array of linear intensities, got {type(a).__name__}")
-        if a.ndim != 3:
-            raise ValueError(f"{name} must be a (k, H, W) array of linear intensities, got shape {a.shape}")
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    _check_shapes(bands, names)
     shape = bands[0].shape
-    for a, name in zip(bands[1:], names[1:]):
-        if a.shape != shape:
-            raise ValueError(f"{names[0]} has shape {shape} but {name} has shape {a.shape}; they must match")
-    if shape[0] < 2:
-        raise ValueError(f"the omnibus test needs at least 2 images, got k={shape[0]}")
-    if shape[0] > 256:
-        raise ValueError(f"at most 256 images (255 intervals fit the uint8 maps), got k={shape[0]}")
     ref = next(a for a in bands if is_lazy(a))
     chunks = ((shape[0],),) + ref.chunks[1:]
     return [a.rechunk(chunks) if is_lazy(a) else da.from_array(np.asarray(a), chunks=chunks) for a in bands]

@@ -112,7 +112,9 @@ def fit_blocks(stacks, years, *, distdir: int, params: dict, loss: dict, gain: d
     base = T * len(stacks)
     result = {"fitted": [out[k * T:(k + 1) * T] for k in range(len(stacks))], "n_vertices": out[-1]}
     for m, delta in enumerate(("loss", "gain")):
-        bands = out[base + m * _N_MAP: base + (m + 1) * _N_MAP]
+        # a copy, not a view: the whole fit block (every fitted year) is then freed once it is
+        # written, instead of waiting for its neighbours' MMU halos
+        bands = out[base + m * _N_MAP: base + (m + 1) * _N_MAP].map_blocks(np.copy, dtype=np.float32)
         mmu, mode = mmus[delta]
         result[delta] = mmu_blocks(bands, mmu, mode) if mmu is not None and mmu > 1 else bands
     return result
