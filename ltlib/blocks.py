@@ -221,6 +221,12 @@ def _prepare(spec: dict, tmp: Path):
         raise ValueError(f"{path}: a colour table needs a single-band uint8 or uint16 raster")
     profile = geotiff_profile(grid, data.shape[0], dtype, nodata)
     profile.update(tiled=True, blockxsize=TILE_PX, blockysize=TILE_PX, BIGTIFF="IF_SAFER")
+    if spec.get("compress", "deflate") != "deflate":
+        profile.pop("predictor", None)
+        if spec["compress"] is None:
+            profile.pop("compress")
+        else:
+            profile["compress"] = spec["compress"]
     with rasterio.open(tmp, "w", **profile) as dst:
         if band_names is not None:
             for i, n in enumerate(band_names, start=1):
@@ -258,8 +264,10 @@ def write_rasters(specs, *, also=(), progress: bool = True):
         Keyword arguments of :func:`ltlib.io.write_raster` (``path``, ``data`` numpy or dask
         (H, W) / (B, H, W), ``grid``, ``band_names``, ``nodata``, ``dtype``, ``colormap``,
         ``tags``), plus ``years`` for an annual stack (bands ``yrYYYY``, as
-        :func:`ltlib.io.write_stack`) and ``overview_resampling`` ("nearest" default, e.g.
-        "average" for continuous values).
+        :func:`ltlib.io.write_stack`), ``overview_resampling`` ("nearest" default, e.g.
+        "average" for continuous values), ``overviews`` (default True) and ``compress``
+        ("deflate" default, None for none, or another GDAL codec, e.g. for scratch inputs
+        where writing speed matters more than size).
     also : sequence of dask collections
         Reductions of the same graph (e.g. a histogram) computed in the same pass.
 
@@ -273,7 +281,8 @@ def write_rasters(specs, *, also=(), progress: bool = True):
         stores = [_prepare(s, tmp) for s, tmp in zip(specs, tmps)]
         values = compute(*stores, *also, progress=progress)[len(stores):]
         for s, tmp in zip(specs, tmps):
-            add_overviews(tmp, s.get("overview_resampling", "nearest"))
+            if s.get("overviews", True):
+                add_overviews(tmp, s.get("overview_resampling", "nearest"))
     paths = [Path(s["path"]) for s in specs]
     return (paths, values) if also else paths
 

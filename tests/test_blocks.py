@@ -174,8 +174,14 @@ def test_block_writes_are_tiled_with_overviews(tmp_path):
                                progress=False)
     with rasterio.open(path) as src:
         assert src.profile["tiled"] and src.block_shapes[0] == (256, 256) and src.overviews(1) == [2, 4]
-        assert src.descriptions == ("v",)
+        assert src.descriptions == ("v",) and src.compression.name == "deflate"
         np.testing.assert_array_equal(src.read(1), data.astype(np.int16))
+    # scratch outputs: no compression, no overviews, the same values
+    spec = dict(path=tmp_path / "raw.tif", data=data, grid=grid, dtype="float32", compress=None, overviews=False)
+    blocks.write_rasters([spec], progress=False)
+    with rasterio.open(tmp_path / "raw.tif") as src:
+        assert src.compression is None and src.overviews(1) == [] and src.block_shapes[0] == (256, 256)
+        np.testing.assert_array_equal(src.read(1), data)
 
 
 def test_landtrendr_on_a_distributed_cluster(data_dir, tmp_path):
