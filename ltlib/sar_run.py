@@ -238,9 +238,8 @@ class SarRun:
 
     # -- against truth
     def _truth_bmap(self) -> np.ndarray:
-        if self.result.is_lazy:
-            raise ValueError("scores against truth compare whole maps in memory; this run went block by block (a "
-                             "Sentinel-1 stack opened in chunks): load it with chunks=None to score it")
+        """The true bmap (k-1, h, w): a dask array for a stack opened in chunks (scores are then
+        counted block by block, :func:`ltlib.sar.detection_accuracy`)."""
         if not self.has_truth:
             raise ValueError(f"the Sentinel-1 stack in {self.s1.folder} has no truth (truth/s1_bmap_truth.tif)")
         return self.s1.truth["bmap"]
