@@ -571,7 +571,8 @@ def cluster_map(runs, truth=None, trajectories=None, *, basemaps=None):
     them on in the layer panel). Label -1 (no data) is transparent; label k (flat pixels, set
     aside) is black. With ``trajectories`` (:class:`ltlib.cluster.Trajectories`) a click plots
     the pixel's series of the clustered indices and says its cluster in each run. Returns the
-    finished map.
+    finished map. A lazy run's labels stay lazy (overview and detail layer); its legend lists
+    the labels its streamed :meth:`~ltlib.cluster.ClusterRun.cluster_sizes` counted.
     """
     from .inspector import Inspector
 

@@ -333,7 +333,8 @@ def plot_s1_period(years, counts, window: dict, *, title="", s1_years=config.S1_
 
 def plot_s1_mean(vv, vh, grid, *, title_suffix=""):
     """Mean VV and VH backscatter (dB) of a (K, h, w) linear-intensity stack; zeros and NaN are
-    left out of the mean. Returns the figure."""
+    left out of the mean. A dask stack's mean stays lazy and is drawn as its overview (each
+    block read once). Returns the figure."""
     import matplotlib.pyplot as plt
 
     from .maps import plot_continuous
@@ -369,8 +370,8 @@ def fmap_colors(fmax: int) -> dict:
 
 def plot_sar_change_maps(result, grid):
     """The omnibus maps as a static figure: composite (R = cmap, G = smap, B = fmap), smap, cmap
-    and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``.
-    Returns the figure."""
+    and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``; a lazy
+    (block-by-block) result is drawn as overviews. Returns the figure."""
     import matplotlib.pyplot as plt
 
     from . import sar
@@ -426,7 +427,7 @@ def plot_detections_per_interval(bmap, truth_bmap, valid, dates):
     """Per interval: true changes, those found at the right interval, and false alarms (below 0).
 
     ``bmap``, ``truth_bmap`` (K-1, h, w) uint8 (0 = none), ``valid`` (h, w) bool, ``dates`` K
-    ISO dates. Returns the figure."""
+    ISO dates; dask maps are counted block by block. Returns the figure."""
     import matplotlib.pyplot as plt
 
     if any(_ov.is_lazy(a) for a in (bmap, truth_bmap, valid)):  # counted block by block
@@ -441,7 +442,7 @@ def plot_detections_per_interval(bmap, truth_bmap, valid, dates):
         n_true, n_found, n_false = compute(*sums, progress=False)
     else:
         pred, true = np.asarray(bmap)[:, valid], np.asarray(truth_bmap)[:, valid]
-        n_true, n_found, n_false = (true > 0).sum(1), ((true > 0) & (pred > 0)).sum(1), ((true == 0) & (pred > 0)).sum(1)
+        n_true, n_found, n_false = (a.sum(1) for a in (true > 0, (true > 0) & (pred > 0), (true == 0) & (pred > 0)))
     ends = np.array(list(dates)[1:], dtype="datetime64[D]")
     fig, ax = plt.subplots(figsize=(12, 3.5))
     ax.bar(ends, n_true, width=10, color="0.75", label="true changes")
