@@ -9,7 +9,6 @@ outputs through ``landtrendr_dir``. The in-memory chain is the session's ``execu
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -129,9 +128,3 @@ def test_lazy_notebook_writes_the_in_memory_outputs(name, lazy_chain, executed_n
         for band, run in enumerate(("univariate", "multivariate")):
             np.testing.assert_array_equal(_read(lazy_dir / f"clusters_{run}.tif")[0][0], both[band])
 
-
-def test_the_lazy_chain_ran_lazily(lazy_chain):
-    """The kernels saw the environment: 02 went block by block (its summary says so)."""
-    s02 = lazy_chain["02_fit_landtrendr"][0]
-    assert s02["landtrendr"].get("block_wise") is True
-    print(json.dumps({n: round(s, 1) for n, (_, s) in lazy_chain.items()}))
