@@ -554,7 +554,7 @@ def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
                                label=f"interval of the {what} change (1 = {dates[0]}..{dates[1]}, "
                                      f"{last} = ..{dates[-1]})")
         layer.visible = False
-    colors = plots.fmap_colors(max(int(result.fmap.max()), 1))
+    colors = plots.fmap_colors(max(result.max_changes(), 1))  # streamed for a block-by-block run
     layer = add_categorical(m, np.where(result.valid & (result.fmap > 0), result.fmap, np.nan), grid,
                             "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
                             colors=colors)
@@ -571,7 +571,8 @@ def cluster_map(runs, truth=None, trajectories=None, *, basemaps=None):
     them on in the layer panel). Label -1 (no data) is transparent; label k (flat pixels, set
     aside) is black. With ``trajectories`` (:class:`ltlib.cluster.Trajectories`) a click plots
     the pixel's series of the clustered indices and says its cluster in each run. Returns the
-    finished map.
+    finished map. A lazy run's labels stay lazy (overview and detail layer); its legend lists
+    the labels its streamed :meth:`~ltlib.cluster.ClusterRun.cluster_sizes` counted.
     """
     from .inspector import Inspector
 
@@ -585,8 +586,8 @@ def cluster_map(runs, truth=None, trajectories=None, *, basemaps=None):
     for i, run in enumerate(runs):
         img = run.label_image()
         names, colors = run.legend()
-        present = {int(v) for v in np.unique(img) if v >= 0}
-        shown = np.where(img >= 0, img, np.nan)
+        present = {int(v) for v in np.flatnonzero(run.cluster_sizes())}  # streamed for a lazy run
+        shown = np.where(img >= 0, img, np.nan)  # a dask label image stays lazy
         layer = add_categorical(m, shown, run.grid, f"k-Shape {run.title}",
                                 names={v: names[v] for v in present}, colors={v: colors[v] for v in present})
         layer.visible = i == len(runs) - 1

@@ -333,13 +333,23 @@ def plot_s1_period(years, counts, window: dict, *, title="", s1_years=config.S1_
 
 def plot_s1_mean(vv, vh, grid, *, title_suffix=""):
     """Mean VV and VH backscatter (dB) of a (K, h, w) linear-intensity stack; zeros and NaN are
-    left out of the mean. Returns the figure."""
+    left out of the mean. A dask stack's mean stays lazy and is drawn as its overview (each
+    block read once). Returns the figure."""
     import matplotlib.pyplot as plt
 
     from .maps import plot_continuous
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, band, name in zip(axes, (vv, vh), ("VV", "VH")):
+        if _ov.is_lazy(band):  # a lazy (H, W) mean: plot_continuous reads it as an overview
+            import dask.array as da
+
+            ok = band > 0
+            n = ok.sum(0)
+            db = 10 * da.log10(da.where(n > 0, da.where(ok, band, 0).sum(0) / da.maximum(n, 1), np.nan))
+            plot_continuous(ax, db, grid, cmap="gray", label="backscatter (dB)",
+                            title=f"Mean {name}, {band.shape[0]} images{title_suffix}")
+            continue
         band = np.asarray(band)
         ok = band > 0  # zeros (border noise) and NaN
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -360,24 +370,29 @@ def fmap_colors(fmax: int) -> dict:
 
 def plot_sar_change_maps(result, grid):
     """The omnibus maps as a static figure: composite (R = cmap, G = smap, B = fmap), smap, cmap
-    and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``.
-    Returns the figure."""
+    and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``; a lazy
+    (block-by-block) result is drawn as overviews. Returns the figure."""
     import matplotlib.pyplot as plt
 
     from . import sar
     from .maps import _extent_km, _label_axes, plot_categorical, plot_continuous
 
     k = result.k
+    fmax = max(result.max_changes(), 1)  # streamed for a block-by-block run
     changed = result.valid & (result.fmap > 0)
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
-    rgb = sar.composite(result.cmap, result.smap, result.fmap, k)
-    axes[0].imshow(np.where(changed[..., None], rgb, 0), extent=_extent_km(grid), interpolation="nearest")
+    rgb = np.where(changed[..., None], sar.composite(result.cmap, result.smap, result.fmap, k, fmax=fmax), 0)
+    rgb_grid = grid
+    if _ov.needs_overview(rgb[..., 0]):  # lazy or large: the pixel nearest each block's centre
+        small, rgb_grid = _ov.overview(rgb.transpose(2, 0, 1), grid, categorical=True)
+        rgb = np.moveaxis(small, 0, -1)
+    axes[0].imshow(rgb, extent=_extent_km(rgb_grid), interpolation="nearest")
     _label_axes(axes[0], grid, "Composite R=cmap G=smap B=fmap")
     for ax, name, what in zip(axes[1:3], ("smap", "cmap"), ("first", "last")):
         data = np.where(result.valid & (getattr(result, name) > 0), getattr(result, name), np.nan).astype(float)
         plot_continuous(ax, data, grid, cmap="viridis", vmin=1, vmax=max(k - 1, 2),
                         label=f"interval of the {what} change", title=f"{name}: {what} change")
-    colors = fmap_colors(max(int(result.fmap.max()), 1))
+    colors = fmap_colors(fmax)
     plot_categorical(axes[3], np.where(result.valid, result.fmap, 0), grid,
                      names={0: "none", **{n: f"change{'s' if n > 1 else ''}" for n in colors}},
                      colors={0: "#ffffff", **colors}, title="fmap: number of changes")
@@ -412,15 +427,27 @@ def plot_detections_per_interval(bmap, truth_bmap, valid, dates):
     """Per interval: true changes, those found at the right interval, and false alarms (below 0).
 
     ``bmap``, ``truth_bmap`` (K-1, h, w) uint8 (0 = none), ``valid`` (h, w) bool, ``dates`` K
-    ISO dates. Returns the figure."""
+    ISO dates; dask maps are counted block by block. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    pred, true = np.asarray(bmap)[:, valid], np.asarray(truth_bmap)[:, valid]
+    if any(_ov.is_lazy(a) for a in (bmap, truth_bmap, valid)):  # counted block by block
+        import dask.array as da
+
+        from .blocks import compute
+
+        pred, true = da.asarray(bmap), da.asarray(truth_bmap)
+        pred = pred.rechunk(true.chunks) if _ov.is_lazy(truth_bmap) else pred
+        v = da.asarray(valid)[None]
+        sums = [(v & a).sum(axis=(1, 2)) for a in (true > 0, (true > 0) & (pred > 0), (true == 0) & (pred > 0))]
+        n_true, n_found, n_false = compute(*sums, progress=False)
+    else:
+        pred, true = np.asarray(bmap)[:, valid], np.asarray(truth_bmap)[:, valid]
+        n_true, n_found, n_false = (a.sum(1) for a in (true > 0, (true > 0) & (pred > 0), (true == 0) & (pred > 0)))
     ends = np.array(list(dates)[1:], dtype="datetime64[D]")
     fig, ax = plt.subplots(figsize=(12, 3.5))
-    ax.bar(ends, (true > 0).sum(1), width=10, color="0.75", label="true changes")
-    ax.bar(ends, ((true > 0) & (pred > 0)).sum(1), width=6, color="tab:green", label="found at the right interval")
-    ax.bar(ends, -((true == 0) & (pred > 0)).sum(1), width=6, color="tab:red", label="false alarms (below 0)")
+    ax.bar(ends, n_true, width=10, color="0.75", label="true changes")
+    ax.bar(ends, n_found, width=6, color="tab:green", label="found at the right interval")
+    ax.bar(ends, -n_false, width=6, color="tab:red", label="false alarms (below 0)")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("End date of the interval")
     ax.set_ylabel("Pixels")

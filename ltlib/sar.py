@@ -303,6 +303,17 @@ class OmnibusResult:
             raise ValueError(f"unknown map {name!r}; expected cmap, smap, fmap or bmap")
         return np.where(self.valid, getattr(self, name), np.nan).astype(np.float32)
 
+    def max_changes(self) -> int:
+        """The largest ``fmap`` (changes of one pixel; 0 on no-data pixels): streamed with the
+        counts of a block-by-block run, else one pass over ``fmap``."""
+        if self.stats is not None:
+            return int(self.stats["counts"]["max_changes_per_pixel"])
+        if self.is_lazy:
+            from .blocks import compute
+
+            return int(compute(self.fmap.max(), progress=False)[0])
+        return int(self.fmap.max())
+
     def counts(self) -> dict:
         """Pixel counts a reader checks: valid, changed, and changes per bmap class."""
         if self.stats is not None:
@@ -817,13 +828,104 @@ def change_proportions(bmap, valid=None) -> np.ndarray:
     return np.stack([(b == c).sum(1) / n for c in (1, 2, 3)], axis=1)
 
 
-def composite(cmap, smap, fmap, k: int) -> np.ndarray:
-    """(H, W, 3) float RGB in [0, 1]: red = cmap, green = smap (both / (k-1)), blue = fmap / max."""
-    cmap, smap, fmap = (np.asarray(a, np.float64) for a in (cmap, smap, fmap))
+def composite(cmap, smap, fmap, k: int, *, fmax=None) -> np.ndarray:
+    """(H, W, 3) float RGB in [0, 1]: red = cmap, green = smap (both / (k-1)), blue = fmap / max.
+
+    ``fmax``: the largest fmap when already known (:meth:`OmnibusResult.max_changes`), else
+    computed. Dask maps give a lazy composite (nothing computed but ``fmax``)."""
+    from .blocks import compute, is_lazy
+
+    if any(is_lazy(a) for a in (cmap, smap, fmap)):
+        import dask.array as da
+
+        cmap, smap, fmap = (da.asarray(a).astype(np.float64) for a in (cmap, smap, fmap))
+        xp = da
+    else:
+        cmap, smap, fmap = (np.asarray(a, np.float64) for a in (cmap, smap, fmap))
+        xp = np
     if not (cmap.shape == smap.shape == fmap.shape) or cmap.ndim != 2:
         raise ValueError(f"cmap, smap, fmap must be (H, W) of one shape, got {cmap.shape}, {smap.shape}, {fmap.shape}")
-    fmax = max(float(fmap.max()), 1.0)
-    return np.clip(np.dstack([cmap / (k - 1), smap / (k - 1), fmap / fmax]), 0.0, 1.0)
+    if fmax is None:
+        fmax = compute(fmap.max(), progress=False)[0] if xp is not np else fmap.max()
+    fmax = max(float(fmax), 1.0)
+    return xp.clip(xp.stack([cmap / (k - 1), smap / (k - 1), fmap / fmax], axis=-1), 0.0, 1.0)
+
+
+#: The pixel counts :func:`detection_accuracy` is computed from, in this order.
+ACCURACY_COUNTS = ("n_pixels", "n_true_changes", "n_detected_changes", "n_right_interval",
+                   "n_right_interval_and_direction", "n_false_alarms", "n_no_true_change", "n_near_true_changes",
+                   "n_false_alarms_before_first_true_change", "n_cmap_same", "n_smap_same", "n_fmap_same")
+
+
+def _accuracy_counts(pred: np.ndarray, true: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(len(ACCURACY_COUNTS),) int64 counts of the (pixel, interval) pairs and pixels of
+    ``valid`` that :func:`detection_accuracy` divides; each is a sum over pixels, so the
+    counts of blocks add up to the counts of the scene."""
+    p, t = pred[:, valid], true[:, valid]
+    tc, pc = t > 0, p > 0
+    hit = tc & pc
+    near = pc.copy()  # flagged at the same or a neighbouring interval
+    near[1:] |= pc[:-1]
+    near[:-1] |= pc[1:]
+    fa = pc & ~tc
+    first_true = np.where(tc.any(0), tc.argmax(0), tc.shape[0])
+    before = (fa & (np.arange(tc.shape[0])[:, None] < first_true) & tc.any(0)).sum()
+    maps_p, maps_t = _maps_from_flags(pc), _maps_from_flags(tc)
+    same = [(a == b).sum() for a, b in zip(maps_p, maps_t)]
+    return np.array([p.shape[1], tc.sum(), pc.sum(), hit.sum(), (hit & (p == t)).sum(), fa.sum(), (~tc).sum(),
+                     (tc & near).sum(), before, *same], dtype=np.int64)
+
+
+def _accuracy_block(packed: np.ndarray) -> np.ndarray:
+    """One block of (2 (k-1) + 1, h, w) uint8: predicted bmap, true bmap, valid -> counts (n, 1, 1)."""
+    km1 = (packed.shape[0] - 1) // 2
+    c = _accuracy_counts(packed[:km1], packed[km1:2 * km1], packed[-1] > 0)
+    return c[:, None, None]
+
+
+def _lazy_accuracy_counts(pred, true, valid) -> np.ndarray:
+    """:func:`_accuracy_counts` of dask (or numpy) maps, block by block (every interval of a
+    pixel in one block)."""
+    import dask.array as da
+
+    from .blocks import compute, is_lazy
+
+    first = next(a for a in (pred, true, valid) if is_lazy(a))
+    chunks = first.chunks[-2:]
+    as_da = [a if is_lazy(a) else da.from_array(np.asarray(a), chunks=np.shape(a)[:-2] + chunks)
+             for a in (pred, true, valid)]
+    pred, true, valid = (a.rechunk(a.shape[:-2] + chunks) for a in as_da)
+    packed = da.concatenate([pred.astype(np.uint8), true.astype(np.uint8), valid[None].astype(np.uint8)], axis=0)
+    packed = packed.rechunk({0: -1})
+    n = len(ACCURACY_COUNTS)
+    out = packed.map_blocks(_accuracy_block, dtype=np.int64,
+                            chunks=((n,), (1,) * len(packed.chunks[1]), (1,) * len(packed.chunks[2])))
+    return np.asarray(compute(out.sum(axis=(1, 2), dtype=np.int64), progress=False)[0], dtype=np.int64)
+
+
+def accuracy_from_counts(counts) -> dict:
+    """:func:`detection_accuracy`'s scores from its pixel counts (``ACCURACY_COUNTS`` order, or a
+    dict with those keys); the same divisions whether the counts came from memory or blocks."""
+    c = dict(counts) if isinstance(counts, dict) else dict(zip(ACCURACY_COUNTS, (int(v) for v in counts)))
+    nt, npd, nh = c["n_true_changes"], c["n_detected_changes"], c["n_right_interval"]
+    nd = c["n_right_interval_and_direction"]
+    out = {
+        "n_true_changes": nt,
+        "n_detected_changes": npd,
+        "n_right_interval": nh,
+        "n_right_interval_and_direction": nd,
+        "recall": nh / nt if nt else float("nan"),
+        "precision": nh / npd if npd else float("nan"),
+        "direction_accuracy": float(np.float64(nd) / nh) if nh else float("nan"),
+        "false_alarm_rate": float(np.int64(c["n_false_alarms"]) / max(c["n_no_true_change"], 1)),
+    }
+    out["recall_within_1_interval"] = float(np.int64(c["n_near_true_changes"]) / nt) if nt else float("nan")
+    out["n_false_alarms"] = int(c["n_false_alarms"])
+    out["n_false_alarms_before_first_true_change"] = int(c["n_false_alarms_before_first_true_change"])
+    n = c["n_pixels"]
+    for name in ("cmap", "smap", "fmap"):
+        out[f"pixel_{name}_agreement"] = float(np.float64(c[f"n_{name}_same"]) / n) if n else float("nan")
+    return out
 
 
 def detection_accuracy(bmap_pred, bmap_true, valid=None) -> dict:
@@ -837,38 +939,26 @@ def detection_accuracy(bmap_pred, bmap_true, valid=None) -> dict:
     - ``n_false_alarms`` and ``n_false_alarms_before_first_true_change`` (in pixels that do
       change later: the sequential test scans those intervals once Q is significant);
     - ``pixel_*_agreement``: fraction of valid pixels with the same cmap / smap / fmap.
+
+    Dask maps (a run block by block) are counted block by block (:data:`ACCURACY_COUNTS`,
+    every score is a ratio of two of them), giving the in-memory scores exactly.
     """
+    from .blocks import is_lazy
+
+    if any(is_lazy(a) for a in (bmap_pred, bmap_true, valid)):
+        if np.shape(bmap_pred) != np.shape(bmap_true) or len(np.shape(bmap_pred)) != 3:
+            raise ValueError(f"bmap_pred {np.shape(bmap_pred)} and bmap_true {np.shape(bmap_true)} must be equal "
+                             "(k-1, H, W) shapes")
+        if valid is None:
+            valid = np.ones(np.shape(bmap_pred)[1:], bool)
+        if tuple(np.shape(valid)) != tuple(np.shape(bmap_pred)[1:]):
+            raise ValueError(f"valid has shape {np.shape(valid)}, bmap pixels {tuple(np.shape(bmap_pred)[1:])}")
+        return accuracy_from_counts(_lazy_accuracy_counts(bmap_pred, bmap_true, valid))
     pred, true = np.asarray(bmap_pred), np.asarray(bmap_true)
     if pred.shape != true.shape or pred.ndim != 3:
         raise ValueError(f"bmap_pred {pred.shape} and bmap_true {true.shape} must be equal (k-1, H, W) shapes")
     valid = _count_mask(valid, pred.shape[1:])
-    p, t = pred[:, valid], true[:, valid]
-    tc, pc = t > 0, p > 0
-    hit = tc & pc
-    nt, npd, nh = int(tc.sum()), int(pc.sum()), int(hit.sum())
-    out = {
-        "n_true_changes": nt,
-        "n_detected_changes": npd,
-        "n_right_interval": nh,
-        "n_right_interval_and_direction": int((hit & (p == t)).sum()),
-        "recall": nh / nt if nt else float("nan"),
-        "precision": nh / npd if npd else float("nan"),
-        "direction_accuracy": float((p[hit] == t[hit]).mean()) if nh else float("nan"),
-        "false_alarm_rate": float((pc & ~tc).sum() / max(int((~tc).sum()), 1)),
-    }
-    near = pc.copy()  # flagged at the same or a neighbouring interval
-    near[1:] |= pc[:-1]
-    near[:-1] |= pc[1:]
-    fa = pc & ~tc
-    first_true = np.where(tc.any(0), tc.argmax(0), tc.shape[0])
-    out["recall_within_1_interval"] = float((tc & near).sum() / nt) if nt else float("nan")
-    out["n_false_alarms"] = int(fa.sum())
-    out["n_false_alarms_before_first_true_change"] = int(
-        (fa & (np.arange(tc.shape[0])[:, None] < first_true) & tc.any(0)).sum())
-    maps_p, maps_t = _maps_from_flags(pc), _maps_from_flags(tc)
-    for name, a, b in zip(("cmap", "smap", "fmap"), maps_p, maps_t):
-        out[f"pixel_{name}_agreement"] = float((a == b).mean()) if a.size else float("nan")
-    return out
+    return accuracy_from_counts(_accuracy_counts(pred, true, valid))
 
 
 # ----------------------------------------------------------------------------- period choice
@@ -879,7 +969,18 @@ S1_AB_YEARS = config.S1_AB_YEARS
 
 def disturbance_year_counts(yod) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of disturbance years: ``yod`` (H, W) (0, negative or NaN = none) ->
-    ``(years (n,), counts (n,))`` for the years that occur, ascending."""
+    ``(years (n,), counts (n,))`` for the years that occur, ascending. A dask ``yod`` is
+    counted block by block (each block's histogram, added up)."""
+    from .blocks import compute, is_lazy
+
+    if is_lazy(yod):
+        import dask
+        import pandas as pd
+
+        parts = compute(*[dask.delayed(disturbance_year_counts)(b) for b in yod.to_delayed().ravel()],
+                        progress=False)
+        total = pd.concat([pd.Series(c, index=y, dtype=np.int64) for y, c in parts]).groupby(level=0).sum()
+        return total.index.to_numpy(np.int64), total.to_numpy(np.int64)
     yod = np.asarray(yod, dtype=np.float64)
     ok = np.isfinite(yod) & (yod > 0)
     years, counts = np.unique(yod[ok].astype(np.int64), return_counts=True)
@@ -930,10 +1031,10 @@ def add_composite(m, result: OmnibusResult, grid, name: str = "cmap/smap/fmap co
 
     if result.cmap.shape != grid.shape:
         raise ValueError(f"result maps {result.cmap.shape} do not match grid {grid.shape}")
-    rgb = composite(result.cmap, result.smap, result.fmap, result.k)
+    fm = max(result.max_changes(), 1)
+    rgb = composite(result.cmap, result.smap, result.fmap, result.k, fmax=fm)
     shown = (result.valid & (result.fmap > 0))[..., None]
-    layer = maps.add_rgb(m, np.where(shown, rgb, np.nan), grid, name, opacity=opacity)
-    fm = max(int(result.fmap.max()), 1)
+    layer = maps.add_rgb(m, np.where(shown, rgb, np.nan), grid, name, opacity=opacity)  # dask stays lazy
     maps.add_legend(m, layer, name, {
         f"red: interval of the last change (cmap, 1..{result.k - 1})": "#ff0000",
         f"green: interval of the first change (smap, 1..{result.k - 1})": "#00ff00",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltlib import blocks, io, pixel_sample, scene
 from ltlib import cluster as C
 from ltlib.cluster.assign import assign_labels
+from ltlib.cluster.run import adjusted_rand_from_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:h5py not installed")
 
@@ -88,15 +90,19 @@ def _untimed(summary: dict) -> dict:
 def test_cluster_run_lazy_equals_in_memory(scenes, tmp_path, indices):
     mem, lazy = scenes
     settings = C.ClusterSettings(n_clusters=None, **FAST)
-    ref = C.cluster_trajectories(C.load_trajectories(mem), indices, settings, progress=False)
+    ref = C.cluster_trajectories(C.load_trajectories(mem), indices, settings, progress=False, truth=mem.truth)
     run = C.cluster_trajectories(C.load_trajectories(lazy), indices, settings, progress=False,
-                                 output_dir=tmp_path)
+                                 output_dir=tmp_path, truth=lazy.truth)
     assert ref.sample is not None and len(ref.sample[0]) == 300  # more pixels than sample_size: sampled
     np.testing.assert_array_equal(run.model.cluster_centers_, ref.model.cluster_centers_)
     assert run.is_lazy and not ref.is_lazy and run.k == ref.k
     np.testing.assert_array_equal(run.label_image().compute(), ref.label_image())
     assert _untimed(run.summary()) == _untimed(ref.summary())
     assert sum(ref.summary()["cluster_sizes"]) + ref.summary()["n_flat"] == int(ref.mask.sum())
+    # against the truth: counted block by block for the lazy run, exactly the in-memory values
+    assert run.ari_vs_truth() == ref.ari_vs_truth() and 0 < ref.ari_vs_truth() < 1
+    pd.testing.assert_frame_equal(run.contingency(), ref.contingency())
+    assert run.majority_class() == ref.majority_class() and len(ref.majority_class()) >= ref.k
     # clusters.tif written block by block equals the in-memory file
     a = io.read_raster(C.write_clusters(tmp_path / "lazy", [run])["labels"])
     b = io.read_raster(C.write_clusters(tmp_path / "mem", [ref])["labels"])
@@ -132,3 +138,31 @@ def test_load_trajectories_reads_notebook_02_lazily(scenes, tmp_path):
     assert not blocks.is_lazy(lazy.read_output(tmp_path, "ndvi_fit", stack=True, chunks=None).data)
     with pytest.raises(ValueError, match="chunks"):
         lazy.read_output(tmp_path, "ndvi_fit", stack=True, chunks="big")
+
+
+def test_adjusted_rand_from_the_contingency_table_is_sklearns():
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.metrics.cluster import contingency_matrix
+
+    rng = np.random.default_rng(0)
+    for n, a, b in [(500, 6, 9), (37, 2, 3), (1000, 1, 4), (200, 5, 5)]:
+        t, p = rng.integers(0, a, n), rng.integers(0, b, n)
+        p[: n // 2] = t[: n // 2]  # partly agreeing
+        table = contingency_matrix(t, p)
+        assert adjusted_rand_from_table(table) == adjusted_rand_score(t, p)
+    assert adjusted_rand_from_table(np.diag([3, 4])) == adjusted_rand_score([0] * 3 + [1] * 4, [5] * 3 + [2] * 4)
+
+
+def test_engines_on_a_sample_compare_with_the_sampled_pixels_truth(scenes, tmp_path):
+    mem, lazy = scenes
+    settings = C.ClusterSettings(n_clusters=3, **FAST)
+    run = C.cluster_trajectories(C.load_trajectories(lazy), ["NDVI"], settings, progress=False,
+                                 output_dir=tmp_path, truth=lazy.truth)
+    eng = C.compare_engines(run, n_series=100, max_iter=3, rng=np.random.default_rng(1),
+                            engines=(("ltlib", "random"),))
+    from sklearn.metrics import adjusted_rand_score
+
+    rows, cols = run.sample
+    sub = np.random.default_rng(1).choice(len(run.prepared.X), 100, replace=False)
+    truth = mem.truth["class"][rows, cols][run.prepared.keep][sub]
+    assert eng.results["ltlib"]["ari_vs_truth"] == round(adjusted_rand_score(truth, eng.labels["ltlib"]), 4)

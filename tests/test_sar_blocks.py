@@ -129,12 +129,54 @@ def test_scene_load_opens_sentinel1_like_the_landsat_stacks(data_dir, monkeypatc
         scene.load_sentinel1(data_dir / "sentinel1", chunks=5)
 
 
-def test_a_chunked_run_is_not_scored_in_memory(data_dir, tmp_path):
-    lazy = scene.load_sentinel1(data_dir / "sentinel1", chunks=64)
-    lazy = dataclasses.replace(lazy, vv=lazy.vv[:6], vh=lazy.vh[:6], dates=lazy.dates[:6])
+def _cut(s1, n):
+    """The first ``n`` images of a Sentinel-1 stack (its true bmap cut alike)."""
+    truth = dict(s1.truth, bmap=s1.truth["bmap"][:n - 1])
+    return dataclasses.replace(s1, vv=s1.vv[:n], vh=s1.vh[:n], dates=s1.dates[:n], truth=truth)
+
+
+def test_a_chunked_run_is_scored_block_by_block(data_dir, tmp_path):
+    """Scores, the sensitivity table (other settings rerun block by block) and the per-interval
+    bars are counted block by block and equal the in-memory ones exactly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ltlib import plots
+
+    mem = _cut(scene.load_sentinel1(data_dir / "sentinel1"), 8)
+    lazy = _cut(scene.load_sentinel1(data_dir / "sentinel1", chunks=37), 8)
+    assert blocks.is_lazy(lazy.truth["bmap"]) and lazy.truth["bmap"].chunks[1][0] == 37
+    ref = sar_run.detect_changes(mem, _period())
     run = sar_run.detect_changes(lazy, _period(), output_dir=tmp_path)
-    with pytest.raises(ValueError, match="block by block"):
-        run.score()
+    acc = run.score()
+    assert acc == ref.score() and acc["n_true_changes"] > 0 and acc["n_false_alarms"] > 0
+    kw = dict(alphas=(0.01, 0.05), median_filters=(False, True))
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    run.sensitivity_table(**kw)
+    ref.sensitivity_table(**kw)
+    assert drop(run.sensitivity) == drop(ref.sensitivity)
+    assert len({tuple(r.values()) for r in drop(ref.sensitivity)}) == 4  # four settings
+    bars = [[np.asarray(b.get_height()) for b in ax.patches]
+            for ax in (plots.plot_detections_per_interval(r.result.bmap, s.truth["bmap"], r.result.valid,
+                                                          s.dates).axes[0] for r, s in ((run, lazy), (ref, mem)))]
+    assert bars[0] == bars[1] and any(h > 0 for h in bars[1])
+    assert run.result.max_changes() == ref.result.max_changes() > 0
+    rgb = sar.composite(run.result.cmap, run.result.smap, run.result.fmap, run.k, fmax=run.result.max_changes())
+    assert blocks.is_lazy(rgb)
+    np.testing.assert_array_equal(rgb.compute(), sar.composite(ref.result.cmap, ref.result.smap, ref.result.fmap,
+                                                               ref.k))
+
+
+def test_disturbance_years_counted_block_by_block():
+    import dask.array as da
+
+    rng = np.random.default_rng(5)
+    yod = rng.choice([np.nan, 0, -1, 1985, 1990, 2019], size=(61, 47)).astype(np.float32)
+    yod[:37, :37] = np.nan  # a block with no year at all
+    years, counts = sar.disturbance_year_counts(da.from_array(yod, chunks=37))
+    ref = sar.disturbance_year_counts(yod)
+    assert years.tolist() == ref[0].tolist() == [1985, 1990, 2019] and counts.tolist() == ref[1].tolist()
+    assert years.dtype == ref[0].dtype and counts.dtype == ref[1].dtype
 
 
 def test_db_in_one_block_is_refused_and_nothing_is_written(changing, tmp_path):

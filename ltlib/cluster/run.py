@@ -378,24 +378,76 @@ class ClusterRun:
             raise ValueError(f"the {self.name} run has no truth to compare with (the scene has no truth/)")
         return np.asarray(self.truth)[self.mask]
 
+    def _fit_truth_rows(self) -> np.ndarray:
+        """Truth class of each series of ``prepared`` (before flat ones are set aside): the
+        sampled pixels' when the fit used a sample, else every pixel of ``mask``'s."""
+        if self.sample is None:
+            return self._truth_rows()
+        if self.truth is None:
+            raise ValueError(f"the {self.name} run has no truth to compare with (the scene has no truth/)")
+        rows, cols = self.sample
+        return np.asarray(self.truth)[rows, cols]
+
+    def truth_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixels of ``mask`` per (truth class, label), counted block by block for a lazy run.
+
+        Returns
+        -------
+        (classes (c,) int, labels (m,) int, table (c, m) int64)
+            The truth classes and the labels (-1..k) that occur in ``mask``, and the counts.
+        """
+        t = self._truth_rows()  # truth and mask are (H, W) numpy arrays, also for lazy runs
+        classes = np.unique(t)
+        img = self.label_image()
+        width = self.k + 2  # labels -1..k
+        if blocks.is_lazy(img):
+            import dask.array as da
+
+            code = np.full(self.mask.shape, -1, np.int64)  # -1: outside mask, not counted
+            code[self.mask] = np.searchsorted(classes, t)
+            code = da.from_array(code, chunks=img.chunks)
+            n = len(classes) * width
+            key = da.where(code >= 0, code * width + img.astype(np.int64) + 1, n)
+            counts = blocks.compute(da.bincount(key.ravel(), minlength=n + 1), progress=False)[0][:n]
+        else:
+            key = np.searchsorted(classes, t) * width + img[self.mask].astype(np.int64) + 1
+            counts = np.bincount(key, minlength=len(classes) * width)
+        table = np.asarray(counts, dtype=np.int64).reshape(len(classes), width)
+        used = table.sum(0) > 0
+        return classes, np.arange(-1, self.k + 1)[used], table[:, used]
+
     def ari_vs_truth(self) -> float | None:
-        """Adjusted Rand index of the labels (flat pixels as a cluster) against the truth classes; None without truth."""
+        """Adjusted Rand index of the labels (flat pixels as a cluster) against the truth classes; None without truth.
+
+        A lazy run counts the (truth class, label) pairs block by block (:meth:`truth_table`)
+        and computes the index from them as scikit-learn does (integers only, so the value is
+        the in-memory run's exactly)."""
         if self.truth is None:
             return None
-        from sklearn.metrics import adjusted_rand_score
+        if not self.is_lazy:
+            from sklearn.metrics import adjusted_rand_score
 
-        return float(adjusted_rand_score(self._truth_rows(), self.label_image()[self.mask]))
+            return float(adjusted_rand_score(self._truth_rows(), self.label_image()[self.mask]))
+        return adjusted_rand_from_table(self.truth_table()[2])
 
     def contingency(self, class_names=None):
-        """Pixels per (truth class, cluster): a pandas DataFrame, rows named by class."""
+        """Pixels per (truth class, cluster): a pandas DataFrame, rows named by class (sorted by
+        name), columns the labels that occur; counted block by block for a lazy run."""
         import pandas as pd
 
         from .. import config
 
         names = class_names or config.CLASS_NAMES
-        t = self._truth_rows()
-        return pd.crosstab(pd.Series([names.get(int(c), str(int(c))) for c in t], name="truth class"),
-                           pd.Series(self.label_image()[self.mask], name="cluster"))
+        if not self.is_lazy:
+            t = self._truth_rows()
+            return pd.crosstab(pd.Series([names.get(int(c), str(int(c))) for c in t], name="truth class"),
+                               pd.Series(self.label_image()[self.mask], name="cluster"))
+        classes, labels, table = self.truth_table()
+        frame = pd.DataFrame(table, index=[names.get(int(c), str(int(c))) for c in classes],
+                             columns=pd.Index(labels.astype(np.int16), name="cluster"))
+        frame = frame.groupby(level=0).sum()  # as crosstab: one row per name, sorted
+        frame.index.name = "truth class"
+        return frame
 
     def majority_class(self, class_names=None) -> dict:
         """{cluster: the truth class most of its pixels have}."""
@@ -505,6 +557,23 @@ def _from_nan(data):
 
     xp = da if blocks.is_lazy(data) else np
     return xp.where(xp.isnan(data), NO_DATA, data).astype(np.int16)
+
+
+def adjusted_rand_from_table(table) -> float:
+    """The adjusted Rand index of two labelings from their contingency table (c, m) of counts,
+    computed as ``sklearn.metrics.adjusted_rand_score`` does from the labels (its pair
+    confusion matrix, in integers), so both give the same float."""
+    table = np.asarray(table, dtype=np.int64)
+    n = int(table.sum())
+    n_c, n_k = table.sum(axis=1), table.sum(axis=0)
+    sum_squares = int((table.astype(object) ** 2).sum())
+    tp = sum_squares - n
+    fp = int((table.astype(object) @ n_k.astype(object)).sum()) - sum_squares
+    fn = int((table.T.astype(object) @ n_c.astype(object)).sum()) - sum_squares
+    tn = n * n - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 # ----------------------------------------------------------------------------- the step
@@ -720,7 +789,7 @@ def compare_engines(run: ClusterRun, *, n_series: int = 2000, max_iter: int = 10
     rng = np.random.default_rng(random_state) if rng is None else rng
     sub = rng.choice(len(X), min(n_series, len(X)), replace=False)
     Xs = X[sub]
-    truth = None if run.truth is None else run._truth_rows()[run.prepared.keep][sub]
+    truth = None if run.truth is None else run._fit_truth_rows()[run.prepared.keep][sub]
     k = run.k
     if any(e == "tslearn" for e, _ in engines):
         KShape(k, max_iter=2, random_state=0, engine="tslearn").fit(Xs[:100])  # numba warm-up
