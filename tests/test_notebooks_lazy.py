@@ -72,19 +72,25 @@ def _differences(a, b, path=()):
 
 @pytest.fixture(scope="module")
 def lazy_chain(tmp_path_factory):
-    """{name: (summary, seconds)} of notebooks 02-05 run lazily, chained."""
+    """``run(name) -> summary``: a notebook run lazily (once per module); 03-05 read the lazy
+    02's outputs, so 02 runs first."""
     root = tmp_path_factory.mktemp("lazy_outputs")
     done = {}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in LAZY_ENV.items():
-            mp.setenv(key, value)
-        for name in CHAIN:
+
+    def run(name: str) -> dict:
+        if name not in done:
             extra = {} if name == CHAIN[0] else {"landtrendr_dir": str(root / CHAIN[0])}
-            t0 = time.perf_counter()
-            summary = run_notebook(name, root / name, data_dir=str(DATA), **extra)
-            done[name] = (summary, time.perf_counter() - t0)
-    print("lazy chain seconds:", {n: round(s, 1) for n, (_, s) in done.items()})
-    return done
+            if name != CHAIN[0]:
+                run(CHAIN[0])
+            with pytest.MonkeyPatch.context() as mp:
+                for key, value in LAZY_ENV.items():
+                    mp.setenv(key, value)
+                t0 = time.perf_counter()
+                done[name] = run_notebook(name, root / name, data_dir=str(DATA), **extra)
+            print(f"lazy {name}: {time.perf_counter() - t0:.1f} s")
+        return done[name]
+
+    return run
 
 
 def _read(path: Path):
@@ -92,9 +98,12 @@ def _read(path: Path):
         return src.read(), src.dtypes, src.nodata, src.descriptions, src.crs, src.transform
 
 
-@pytest.mark.parametrize("name", CHAIN)
+# 03 and 04 take minutes each (k-Shape's elbow, training the classifiers: the same work in both
+# modes); their block-wise steps are compared in test_cluster_lazy.py and test_mapping_lazy.py.
+@pytest.mark.parametrize("name", [n if n in ("02_fit_landtrendr", "05_detect_sar_change") else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in CHAIN])
 def test_lazy_notebook_writes_the_in_memory_outputs(name, lazy_chain, executed_notebook):
-    lazy, _ = lazy_chain[name]
+    lazy = lazy_chain(name)
     mem = executed_notebook(name)
     lazy_dir, mem_dir = Path(lazy["_output_dir"]), Path(mem["_output_dir"])
     lazy, mem = ({k: v for k, v in s.items() if k != "_output_dir"} for s in (lazy, mem))
