@@ -242,7 +242,13 @@ def _prepare(spec: dict, tmp: Path):
 def add_overviews(tmp: Path, resampling: str) -> None:
     """Build internal overviews (factors 2, 4, ... down to ~128 px) into the GeoTIFF ``tmp``
     (opened in update mode, before it is renamed into place)."""
-    with rasterio.open(tmp, "r+") as dst:
+    with rasterio.open(tmp) as src:
+        # GDAL builds overviews a strip of tiles at a time: the cache must hold a few strips of
+        # every band (~750 MB for 7,000 px x 51 int16 bands), or it decompresses each tile many
+        # times (the 256 MB cap of ltlib.io made a 7,000 px stack take > 15 min)
+        strip = -(-src.width // TILE_PX) * TILE_PX * TILE_PX * src.count * np.dtype(src.dtypes[0]).itemsize
+    cache = int(min(max(4 * strip, 256 * 2**20), 4 * 2**30))
+    with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(tmp, "r+") as dst:
         factors = [f for f in OVERVIEW_FACTORS if max(dst.height, dst.width) / f >= TILE_PX / 2]
         if factors:
             dst.build_overviews(factors, Resampling[resampling])
