@@ -95,7 +95,8 @@ def lazy_chain(tmp_path_factory):
 
 def _read(path: Path):
     with rasterio.open(path) as src:
-        return src.read(), src.dtypes, src.nodata, src.descriptions, src.crs, src.transform
+        nodata = "nan" if src.nodata is not None and np.isnan(src.nodata) else src.nodata  # nan != nan
+        return src.read(), src.dtypes, nodata, src.descriptions, src.crs, src.transform
 
 
 # 03 and 04 take minutes each (k-Shape's elbow, training the classifiers: the same work in both
