@@ -465,6 +465,17 @@ def atomic_path(path):
             tmp.unlink()
 
 
+def copy_file(src, dst) -> Path:
+    """Copy ``src`` to ``dst`` atomically (nothing when they are the same file); returns ``dst``."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() != dst.resolve():
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    return dst
+
+
 def write_text(path, text: str) -> Path:
     """Write a text file (JSON, CSV) atomically; returns the path."""
     with atomic_path(path) as tmp:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import blocks, config, sar
-from .io import write_raster
+from .io import copy_file, write_raster
 from .scene import S1_DIR, Scene, Sentinel1, load_sentinel1
 
 #: Scores kept per row of the sensitivity table.
@@ -314,7 +314,7 @@ class SarRun:
         """
         out = Path(output_dir)
         if self.files:
-            written = {k: _copy(p, out / p.name) for k, p in self.files.items()}
+            written = {k: copy_file(p, out / p.name) for k, p in self.files.items()}
         else:
             written = self._write_memory(out)
         if Path(self.s1.folder).resolve().is_relative_to(out.resolve()):
@@ -375,14 +375,3 @@ def _write_blocks(result: sar.OmnibusResult, s1: Sentinel1, out: Path):
     result = dataclasses.replace(result, cmap=as_u8(maps["cmap"][0]), smap=as_u8(maps["smap"][0]),
                                  fmap=as_u8(maps["fmap"][0]), bmap=as_u8(maps["bmap"]), valid=valid, stats=stats)
     return result, files
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    import shutil
-
-    from .io import atomic_path
-
-    if Path(src).resolve() != Path(dst).resolve():
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
-    return dst

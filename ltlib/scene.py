@@ -18,7 +18,6 @@ finds the file in that notebook's ``summary.json`` and refuses another grid or o
 """
 from __future__ import annotations
 
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from . import blocks, config
 from .blocks import is_lazy
-from .io import (STACK_FILE, Grid, Stack, atomic_path, open_geotiff, read_json, read_raster, read_stack, write_json,
+from .io import (STACK_FILE, Grid, Stack, copy_file, open_geotiff, read_json, read_raster, read_stack, write_json,
                  write_stack)
 
 LANDSAT_DIR = "landsat"
@@ -245,14 +244,14 @@ class Scene:
                 written[f"landsat_{name.lower()}"] = write(target, s.data, s.years, s.grid, dtype="int16", name=name,
                                                            scale=s.scale)
             else:
-                written[f"landsat_{name.lower()}"] = _copy(s.path, target)
+                written[f"landsat_{name.lower()}"] = copy_file(s.path, target)
         for rel in (TRUTH_FILE, S1_TRUTH_FILE, S1_BMAP_FILE):
             src = self.folder / rel
             if src.exists():
-                written[rel.stem] = _copy(src, out / rel)
+                written[rel.stem] = copy_file(src, out / rel)
         if self.s1 is not None:
             for pol in ("vv", "vh"):
-                written[f"s1_{pol}"] = _copy(self.s1.folder / f"s1_{pol}.tif", out / S1_DIR / f"s1_{pol}.tif")
+                written[f"s1_{pol}"] = copy_file(self.s1.folder / f"s1_{pol}.tif", out / S1_DIR / f"s1_{pol}.tif")
         origin = self.folder
         if (self.folder / MANIFEST).exists():
             origin = read_json(self.folder / MANIFEST, SCENE_JSON).get("origin", str(self.folder))
@@ -266,15 +265,6 @@ class Scene:
 def _check_in(scene: Scene, index) -> str:
     scene.stack(index)
     return str(index).upper()
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        return dst
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
-    return dst
 
 
 # --------------------------------------------------------------------------- reading stacks

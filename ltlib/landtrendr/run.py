@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
-from ..io import Grid, read_raster, write_raster, write_stack
+from ..io import Grid, copy_file, read_raster, write_raster, write_stack
 from ..params import ChangeMapParams, LandTrendrParams
 from .change import CHANGE_BANDS, change_map
 from .segment import LandTrendrResult, fit_to_vertices, median_filter_stack, segment
@@ -134,7 +134,7 @@ class LandTrendrRun:
         ``output_dir`` is another folder."""
         out = Path(output_dir)
         if self.files:
-            return {k: _copy(p, out / p.name) for k, p in self.files.items()}
+            return {k: copy_file(p, out / p.name) for k, p in self.files.items()}
         written = {}
         for name, arr in self.fitted.items():
             written[f"{name.lower()}_fit"] = write_stack(out / f"{name.lower()}_fit.tif", arr, self.years, self.grid,
@@ -221,6 +221,8 @@ def fit_scene(scene, *, index=None, ftv=None, params: LandTrendrParams | None = 
 
 def _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir) -> LandTrendrRun:
     """:func:`fit_scene` block by block (:mod:`.chunked`): every output written as it is computed."""
+    import dask.array as da
+
     from .. import blocks
     from .chunked import fit_blocks
 
@@ -239,7 +241,7 @@ def _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir
                           dtype="float32", nodata=np.nan,
                           tags={"delta": delta, "index": index, "engine": "local", "params": p.as_dict()}))
     n_vert = res["n_vertices"].astype(np.int64).ravel()
-    paths, (counts,) = blocks.write_rasters(specs, also=[da_bincount(n_vert, len(scene.years) + 1)])
+    paths, (counts,) = blocks.write_rasters(specs, also=[da.bincount(n_vert, minlength=len(scene.years) + 1)])
     seconds = {"blocks": time.perf_counter() - t}
     files = {f"{n.lower()}_fit": p for n, p in zip(names, paths)}
     files.update(loss_map=paths[-2], gain_map=paths[-1])
@@ -252,24 +254,6 @@ def _fit_blocks(scene, index, ftv, params, loss, gain, median_filter, output_dir
     return LandTrendrRun(index, scene.years, scene.grid, params, loss, gain, fitted, maps_["loss"], maps_["gain"],
                          None, "local", median_filter, seconds, files,
                          {int(k): int(v) for k, v in enumerate(counts) if v})
-
-
-def da_bincount(x, n: int):
-    """Counts of 0 .. n - 1 in a dask integer array (one small histogram per block, summed)."""
-    import dask.array as da
-
-    return da.bincount(x, minlength=n)
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    import shutil
-
-    from ..io import atomic_path
-
-    if src.resolve() != dst.resolve():
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
-    return dst
 
 
 def _fit_on_earth_engine(scene, index, ftv, params, loss, gain, median_filter, download_dir) -> LandTrendrRun:
