@@ -96,3 +96,13 @@ def reprojected_sample(root, *, crs=WARP_CRS, years=WARP_YEARS, shape=WARP_SHAPE
             _write(root / "sentinel1" / f"s1_{pol}.tif", _warp(data, sgrid, tgrid), tgrid, dates, "float32",
                    np.nan, {"units": "linear intensity"})
     return root
+
+
+def outputs_equal(files_a: dict, files_b: dict) -> None:
+    """Two runs' written rasters ({key: path}) hold the same keys, grids, band names and values."""
+    assert set(files_a) == set(files_b)
+    for key in files_a:
+        a, ga, na = read_raster(files_a[key])
+        b, gb, nb = read_raster(files_b[key])
+        assert na == nb and ga.same_as(gb), key
+        np.testing.assert_array_equal(a, b, err_msg=key)

@@ -88,15 +88,6 @@ def test_auto_chunks_follow_the_memory_limit(data_dir, monkeypatch, capsys):
     assert "opened lazily in 512 x 512 px chunks" in capsys.readouterr().out
 
 
-def _outputs_equal(files_a: dict, files_b: dict):
-    assert set(files_a) == set(files_b)
-    for key in files_a:
-        a, ga, na = io.read_raster(files_a[key])
-        b, gb, nb = io.read_raster(files_b[key])
-        assert na == nb and ga.same_as(gb), key
-        np.testing.assert_array_equal(a, b, err_msg=key)
-
-
 def _summary(run):
     return {k: v for k, v in run.summary().items() if k not in TIMING_KEYS}
 
@@ -114,7 +105,7 @@ def test_landtrendr_block_by_block_equals_in_memory(request, data_dir, tmp_path,
               gain=params.ChangeMapParams.gain(300, mmu=4, mmu_mode=mmu_mode), median_filter=median_filter)
     ref = landtrendr.fit_scene(mem, **kw)
     run = landtrendr.fit_scene(lazy, output_dir=tmp_path / "blocks", **kw)
-    _outputs_equal(ref.write(tmp_path / "memory"), run.files)
+    scenes.outputs_equal(ref.write(tmp_path / "memory"), run.files)
     assert _summary(run) == _summary(ref)
     assert run.summary()["block_wise"] and run.example_pixel() == ref.example_pixel()
     # the run's maps and fitted stacks are read lazily from what it wrote
@@ -201,7 +192,7 @@ def test_landtrendr_on_a_distributed_cluster(data_dir, tmp_path):
         finally:
             client.close()
             blocks.connect()
-    _outputs_equal(ref.write(tmp_path / "memory"), run.files)
+    scenes.outputs_equal(ref.write(tmp_path / "memory"), run.files)
 
 
 def test_connect_refuses_a_bad_address():

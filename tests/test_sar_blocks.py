@@ -102,12 +102,7 @@ def test_detect_changes_block_by_block_equals_in_memory(request, data_dir, tmp_p
     # the files written while it ran, and copies of them, equal the in-memory run's
     written_mem = ref.write(tmp_path_factory.mktemp("memory"))
     for written in (run.write(out), run.write(tmp_path_factory.mktemp("copy"))):
-        assert set(written) == set(written_mem)
-        for key in written_mem:
-            a, ga, na = io.read_raster(written_mem[key])
-            b, gb, nb = io.read_raster(written[key])
-            assert na == nb and ga.same_as(gb), key
-            np.testing.assert_array_equal(a, b, err_msg=key)
+        scenes.outputs_equal(written_mem, written)
     if folder == "warped":
         assert ref.counts()["n_valid"] < ref.counts()["n_pixels"]
 
