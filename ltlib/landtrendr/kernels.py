@@ -86,26 +86,40 @@ def _betacf(a, b, x):
 
 
 @nb.njit(cache=True)
-def _betai(a, b, x):
-    """Regularised incomplete beta I_x(a, b)."""
+def _half_lgamma(n):
+    """``lgamma(k / 2)`` for k = 1 .. n (index k; entry 0 unused): the F test's degrees of
+    freedom are integers, so its beta functions need no other log-gamma values (a lookup
+    instead of three ``lgamma`` calls, about 40% of a p-value)."""
+    out = np.zeros(n + 1)
+    for k in range(1, n + 1):
+        out[k] = math.lgamma(k / 2.0)
+    return out
+
+
+@nb.njit(cache=True)
+def _betai(a, b, x, lg):
+    """Regularised incomplete beta I_x(a, b) for half-integer a, b; ``lg`` is
+    :func:`_half_lgamma` of at least 2 (a + b)."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
+    front = math.exp(lg[int(2.0 * (a + b))] - lg[int(2.0 * a)] - lg[int(2.0 * b)] + a * math.log(x)
+                     + b * math.log(1.0 - x))
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
 @nb.njit(cache=True)
-def _f_pvalue(f, df1, df2):
-    """1 - F_cdf(f; df1, df2), computed as IDL/GEE do (one minus the CDF in double
-    precision), so very strong models all get p = 0 and ties go to the most complex."""
+def _f_pvalue(f, df1, df2, lg):
+    """1 - F_cdf(f; df1, df2) for integer degrees of freedom, computed as IDL/GEE do (one
+    minus the CDF in double precision), so very strong models all get p = 0 and ties go to
+    the most complex. ``lg``: :func:`_half_lgamma` of at least df1 + df2."""
     if f <= 0.0:
         return 1.0
     z = df1 * f / (df1 * f + df2)
-    return 1.0 - _betai(df1 / 2.0, df2 / 2.0, z)
+    return 1.0 - _betai(df1 / 2.0, df2 / 2.0, z, lg)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -162,21 +176,39 @@ def _ols(x, y, a, b):
 
 
 @nb.njit(cache=True)
-def _segment_mse(x, y, a, b):
-    """score_segments for one segment a..b: MSE of its OLS fit (0 for <= 2 points or flat).
+def _segment_fit(x, y, a, b):
+    """score_segments for one segment a..b: (MSE of its OLS fit, slope, intercept); the MSE is 0
+    for <= 2 points or a flat or straight segment. The range is taken in the pass that sums,
+    so :func:`_ols`'s arithmetic is unchanged and the split reuses the slope and intercept.
     (OLS from running sums would be O(1) but rounds differently from the IDL's centred sums,
     which changes the chosen vertices of a few pixels.)"""
     span = b - a + 1
     if span <= 2:
-        return 0.0
+        return 0.0, 0.0, 0.0
     lo = y[a]
     hi = y[a]
+    sx = 0.0
+    sy = 0.0
     for i in range(a, b + 1):
         lo = min(lo, y[i])
         hi = max(hi, y[i])
+        sx += x[i]
+        sy += y[i]
     if hi <= lo:
-        return 0.0
-    sl, ic, ok = _ols(x, y, a, b)
+        return 0.0, 0.0, 0.0
+    mx = sx / span
+    my = sy / span
+    sxx = 0.0
+    sxy = 0.0
+    for i in range(a, b + 1):
+        sxx += (x[i] - mx) * (x[i] - mx)
+        sxy += (x[i] - mx) * (y[i] - my)
+    if sxx == 0.0:
+        sl = 0.0
+        ic = my
+    else:
+        sl = sxy / sxx
+        ic = my - sl * mx
     sse = 0.0
     for i in range(a, b + 1):
         r = y[i] - (ic + sl * x[i])
@@ -184,25 +216,25 @@ def _segment_mse(x, y, a, b):
     # a segment that is a straight line in exact arithmetic has no error to split
     # (rounding leaves ~1e-28 relative residuals)
     if sse > 1e-18 * (hi - lo) * (hi - lo) * span:
-        return sse / span
-    return 0.0
+        return sse / span, sl, ic
+    return 0.0, sl, ic
 
 
 @nb.njit(cache=True)
-def _find_vertices(x, y, target):
+def _find_vertices(x, y, target, nxt, mse, sls, ics, verts):
     """Candidate vertices (indices into the valid observations), IDL find_vertices.
 
     The IDL rescores every segment after each split; a segment's score depends only on its
     two ends, so only the two halves of the split segment are scored here (same vertices,
     O(n) instead of O(n x splits)). Segments are a linked list: ``nxt[a]`` is the end of the
-    segment starting at observation ``a``.
+    segment starting at observation ``a``; ``mse``, ``sls``, ``ics`` hold its score, slope
+    and intercept. ``nxt``, ``mse``, ``sls``, ``ics`` and ``verts`` (>= n each) are work
+    space; returns the vertices as a view of ``verts``.
     """
     n = y.shape[0]
     m = min(target, n - 2)
-    nxt = np.empty(n, np.int64)
-    mse = np.empty(n, np.float64)
     nxt[0] = n - 1
-    mse[0] = _segment_mse(x, y, 0, n - 1)
+    mse[0], sls[0], ics[0] = _segment_fit(x, y, 0, n - 1)
     nv = 2
     count = 0
     while nv < m and count <= 20:
@@ -220,7 +252,9 @@ def _find_vertices(x, y, target):
             if mx <= 0.0:
                 break
             b = nxt[a]
-            sl, ic, ok = _ols(x, y, a, b)
+            # the segment's OLS line, as scored (a segment with mse > 0 was fitted)
+            sl = sls[a]
+            ic = ics[a]
             # split_series: largest absolute residual, never at the ends; on the last
             # segment the second-to-last point counts only if the series rises after it
             best = -1.0
@@ -240,8 +274,8 @@ def _find_vertices(x, y, target):
                 c = a + bi
                 nxt[c] = b
                 nxt[a] = c
-                mse[a] = _segment_mse(x, y, a, c)
-                mse[c] = _segment_mse(x, y, c, b)
+                mse[a], sls[a], ics[a] = _segment_fit(x, y, a, c)
+                mse[c], sls[c], ics[c] = _segment_fit(x, y, c, b)
                 nv += 1
                 added = True
             else:
@@ -249,7 +283,7 @@ def _find_vertices(x, y, target):
         if not added:
             break
         count += 1
-    verts = np.empty(nv, np.int64)
+    verts = verts[:nv]
     p = 0
     for k in range(nv - 1):
         verts[k] = p
@@ -270,24 +304,29 @@ def _angle_diff(x0, x1, x2, y0, y1, y2, yrange, dwf):
 
 
 @nb.njit(cache=True)
-def _vet_verts(x, y, v, desired):
-    """Cull candidate vertices to ``desired`` by angle importance (IDL vet_verts3)."""
+def _vet_verts(x, y, v, desired, ys, sr, usable, out):
+    """Cull candidate vertices to ``desired`` by angle importance (IDL vet_verts3).
+
+    ``ys``, ``sr`` (float) and ``usable``, ``out`` (int), >= len(v) each, are work space;
+    returns ``v`` itself or the kept vertices as a view of ``out``."""
     nverts = v.shape[0]
     ntr = nverts - desired
     if ntr <= 0 or nverts <= 3:
         return v
     ymin = y.min()
     yr = y.max() - ymin
-    xr = x.max() - x.min()
+    xr = x[x.shape[0] - 1] - x[0]  # x.max() - x.min(): the years are increasing
     if yr == 0.0:
         return v
-    ys = (y - ymin) / yr * xr
+    # the series on a square-aspect scale, needed at the vertices only
+    for k in range(nverts):
+        ys[k] = (y[v[k]] - ymin) / yr * xr
     scyr = xr
     nt = nverts - 2
-    sr = np.empty(nt, np.float64)
     for i in range(1, nverts - 1):
-        sr[i - 1] = _angle_diff(x[v[i - 1]], x[v[i]], x[v[i + 1]], ys[v[i - 1]], ys[v[i]], ys[v[i + 1]], scyr, _DWF)
-    usable = np.arange(nverts)
+        sr[i - 1] = _angle_diff(x[v[i - 1]], x[v[i]], x[v[i + 1]], ys[i - 1], ys[i], ys[i + 1], scyr, _DWF)
+    for k in range(nverts):
+        usable[k] = k
     count = nverts
     for _ in range(ntr):
         w = 0
@@ -303,29 +342,36 @@ def _vet_verts(x, y, v, desired):
             for k in range(w - 1, nt - 1):
                 sr[k] = sr[k + 1]
         if w != 1:
-            a, b, c = v[usable[w - 2]], v[usable[w - 1]], v[usable[w]]
-            sr[w - 2] = _angle_diff(x[a], x[b], x[c], ys[a], ys[b], ys[c], scyr, _DWF)
+            a, b, c = usable[w - 2], usable[w - 1], usable[w]
+            sr[w - 2] = _angle_diff(x[v[a]], x[v[b]], x[v[c]], ys[a], ys[b], ys[c], scyr, _DWF)
         if w != nt and w + 1 < nverts:
-            a, b, c = v[usable[w - 1]], v[usable[w]], v[usable[w + 1]]
-            sr[w - 1] = _angle_diff(x[a], x[b], x[c], ys[a], ys[b], ys[c], scyr, _DWF)
+            a, b, c = usable[w - 1], usable[w], usable[w + 1]
+            sr[w - 1] = _angle_diff(x[v[a]], x[v[b]], x[v[c]], ys[a], ys[b], ys[c], scyr, _DWF)
         count -= 1
-    out = np.empty(count, np.int64)
+    out = out[:count]
     for k in range(count):
         out[k] = v[usable[k]]
     return out
 
 
 @nb.njit(cache=True)
-def _best_trace(x, y, v, yfit, slopes, vv):
+def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
     """find_best_trace: segment by segment, point-to-point or (anchored) regression.
 
     Returns the residual sum of squares of ``yfit``, summed in time order as it is written
-    (a segment's end point is the next one's start, written with the same value)."""
+    (a segment's end point is the next one's start, written with the same value).
+
+    A segment depends only on its vertices and on where the one before it ended, so a model
+    of the ladder that shares its first ``s0`` segments with the model before it starts at
+    segment ``s0``: ``yfit[:v[s0]]``, ``slopes[:s0]``, ``vv[:s0 + 1]`` and ``pre[:s0 + 1]``
+    (the residual sum before each segment) must then hold that model's values. The result is
+    the same, bit for bit, as tracing from segment 0."""
     nv = v.shape[0]
-    ssr = 0.0
-    for k in range(nv):
+    ssr = pre[s0] if s0 > 0 else 0.0
+    for k in range(s0 + 1 if s0 > 0 else 0, nv):
         vv[k] = y[v[k]]
-    for s in range(nv - 1):
+    for s in range(s0, nv - 1):
+        pre[s] = ssr
         a = v[s]
         b = v[s + 1]
         x0 = x[a]
@@ -386,20 +432,24 @@ def _spline_from_vertex_values(x, y, v, vv, yfit, slopes):
 
 
 @nb.njit(cache=True)
-def _lsq_trace(x, y, v, yfit, slopes, vv):
+def _lsq_trace(x, y, v, yfit, slopes, vv, trid):
     """find_best_trace3: vertex values by least squares of the linear spline (tent basis).
 
     Every observation has weight on at most two neighbouring vertices (1 - t on the segment's
     start, t on its end), so the normal equations are tridiagonal and symmetric positive
     definite (each vertex is an observation with weight 1 on it): solved in O(n) by the Thomas
     algorithm instead of a dense SVD least-squares per model (half the run time before).
-    Returns the residual sum of squares, as :func:`_best_trace`.
+    Returns the residual sum of squares, as :func:`_best_trace`. ``trid`` (3, >= nv) is
+    work space for the three diagonals.
     """
     nv = v.shape[0]
     n = y.shape[0]
-    d = np.zeros(nv)   # diagonal of A'A
-    e = np.zeros(nv)   # e[k] = (A'A)[k, k + 1]
-    r = np.zeros(nv)   # A'y
+    d = trid[0, :nv]  # diagonal of A'A
+    e = trid[1, :nv]  # e[k] = (A'A)[k, k + 1]
+    r = trid[2, :nv]  # A'y
+    d[:] = 0.0
+    e[:] = 0.0
+    r[:] = 0.0
     for s in range(nv - 1):
         a = v[s]
         b = v[s + 1]
@@ -463,10 +513,10 @@ def _total_ss(y):
 
 
 @nb.njit(cache=True)
-def _stats(ssr, ss, n, npred):
+def _stats(ssr, ss, n, npred, lg):
     """calc_fitting_stats3: (f_stat, p_of_f) of a model with residual sum of squares ``ssr``
     against a flat line; ``ss`` is :func:`_total_ss` of the ``n`` observations (the same for
-    every model of a ladder, so computed once)."""
+    every model of a ladder, so computed once); ``lg`` is :func:`_half_lgamma` of >= n."""
     if ssr > ss:
         ssr = ss
     dfr = npred
@@ -481,7 +531,7 @@ def _stats(ssr, ss, n, npred):
         f = 1e30
     else:
         f = msr / mse
-    return f, _f_pvalue(f, float(dfr), float(dfe))
+    return f, _f_pvalue(f, float(dfr), float(dfe), lg)
 
 
 @nb.njit(cache=True)
@@ -492,20 +542,36 @@ def _trunc(a):
 
 
 @nb.njit(cache=True)
-def _weakest(x, y, v, vv, nv):
-    """Index (1..nv-2) of the vertex whose removal costs least (local MSE of the bridge)."""
+def _weakest(x, y, v, vv, nv, cache):
+    """Index (1..nv-2) of the vertex whose removal costs least (local MSE of the bridge).
+
+    A bridge's MSE depends only on its two end vertices and their values, and most bridges
+    of a ladder's next model are the same, so each is kept in ``cache`` (5, >= n) under its
+    first vertex with its end and both values as the key (rows: end, first value, end value,
+    MSE, key set); a bridge is recomputed only when its key differs (same result, bit for
+    bit). Row 4 must be cleared (0) for a new ladder."""
     best = np.inf
     w = 1
     for i in range(1, nv - 1):
         a = v[i - 1]
         c = v[i + 1]
-        span = x[c] - x[a]
-        sl = (vv[i + 1] - vv[i - 1]) / span
-        sse = 0.0
-        for j in range(a, c + 1):
-            d = vv[i - 1] + (x[j] - x[a]) * sl - y[j]
-            sse += d * d
-        m = sse / span
+        ya = vv[i - 1]
+        yc = vv[i + 1]
+        if cache[4, a] != 0.0 and cache[0, a] == c and cache[1, a] == ya and cache[2, a] == yc:
+            m = cache[3, a]
+        else:
+            span = x[c] - x[a]
+            sl = (yc - ya) / span
+            sse = 0.0
+            for j in range(a, c + 1):
+                d = ya + (x[j] - x[a]) * sl - y[j]
+                sse += d * d
+            m = sse / span
+            cache[0, a] = c
+            cache[1, a] = ya
+            cache[2, a] = yc
+            cache[3, a] = m
+            cache[4, a] = 1.0
         if m < best:
             best = m
             w = i
@@ -513,10 +579,20 @@ def _weakest(x, y, v, vv, nv):
 
 
 @nb.njit(cache=True)
-def _slopes_ok(slopes, nseg, yfit, thr):
-    """check_slopes: no recovery (negative slope) faster than thr x range per year."""
-    lo = yfit.min()
-    rng = yfit.max() - lo
+def _range(a):
+    """max(a) - min(a) in one pass (``a`` has no NaN)."""
+    lo = a[0]
+    hi = a[0]
+    for i in range(1, a.shape[0]):
+        lo = min(lo, a[i])
+        hi = max(hi, a[i])
+    return hi - lo
+
+
+@nb.njit(cache=True)
+def _slopes_ok(slopes, nseg, rng, thr):
+    """check_slopes: no recovery (negative slope) faster than thr x range per year; ``rng`` is
+    the fitted series' range."""
     for s in range(nseg):
         if slopes[s] < 0 and rng > 0 and abs(slopes[s]) / rng > thr:
             return False
@@ -524,19 +600,29 @@ def _slopes_ok(slopes, nseg, yfit, thr):
 
 
 @nb.njit(cache=True)
-def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
-    """Fit the model ladder from all vertices down to one segment; fills the m* arrays."""
+def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, lg, v, yw, vv, pre, trid, cache):
+    """Fit the model ladder from all vertices down to one segment; fills the m* arrays
+    (``mrng``: the range of each model's fit).
+
+    ``lg`` is :func:`_half_lgamma` of >= n; ``v`` (int), ``yw``, ``vv``, ``pre`` (>= n each),
+    ``trid`` (3, >= n) and ``cache`` (5, >= n; :func:`_weakest`) are work space."""
     n = y.shape[0]
     nvert = v0.shape[0]
-    v = v0.copy()
+    v = v[:nvert]
+    v[:] = v0
     # A recovery that breaks recoveryThreshold is taken out by moving its vertex's value onto
     # its neighbours' line. The IDL does that in the caller's series (passed by reference), so
     # every later model is fitted and scored on the altered series; Earth Engine fits every
     # model on the despiked series (LT-GEE guide pixel: 642 in 2002, 622 with the IDL's way),
     # so outside the IDL preset the change is made in a working copy only.
-    yw = y if idl else y.copy()
-    vv = np.empty(nvert)
+    if idl:
+        yw = y
+    else:
+        yw = yw[:n]
+        yw[:] = y
     ss = _total_ss(y)
+    s0 = 0
+    cache[4, :n] = 0.0
     for i in range(nvert - 1):
         nv = nvert - i
         if i > 0:
@@ -544,8 +630,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
             # take_out_weakest2 (ladder) or take_out_weakest (least-squares refit)
             remove = -1
             if not lsq:
-                lo = myfit[i - 1].min()
-                rng = myfit[i - 1].max() - lo
+                rng = mrng[i - 1]
                 worst = thr
                 viol = -1
                 for s in range(pv - 1):
@@ -564,20 +649,28 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
                         remove = viol + 1
                         yw[k] = yw[k - 1] + (x[k] - x[k - 1]) * (yw[k + 1] - yw[k - 1]) / (x[k + 1] - x[k - 1])
             if remove < 0:
-                remove = _weakest(x, y, v[:pv], vv[:pv], pv)
+                if idl:
+                    cache[4, :n] = 0.0  # the IDL's ladder alters y: no bridge carries over
+                remove = _weakest(x, y, v[:pv], vv[:pv], pv, cache)
             for k in range(remove, pv - 1):
                 v[k] = v[k + 1]
+            # the segments before the removed vertex are the previous model's (not in the
+            # IDL preset, whose ladder alters y itself)
+            s0 = 0 if idl else remove - 1
         vcur = v[:nv]
         # the model's fit and slopes are written straight into its rows
         if lsq and idl:
             ssr = _lsq_trace_dense(x, y, vcur, myfit[i], mslope[i], vv)
         elif lsq:
-            ssr = _lsq_trace(x, y, vcur, myfit[i], mslope[i], vv)
+            ssr = _lsq_trace(x, y, vcur, myfit[i], mslope[i], vv, trid)
         else:
-            ssr = _best_trace(x, y, vcur, myfit[i], mslope[i], vv)
+            if s0 > 0:
+                myfit[i, :v[s0]] = myfit[i - 1, :v[s0]]
+                mslope[i, :s0] = mslope[i - 1, :s0]
+            ssr = _best_trace(x, y, vcur, myfit[i], mslope[i], vv, s0, pre)
         if idl and i > 0:
             ss = _total_ss(y)  # the IDL's ladder alters y itself (yw is y)
-        f, p = _stats(ssr, ss, n, 2 * (nv - 1))
+        f, p = _stats(ssr, ss, n, 2 * (nv - 1), lg)
         mnv[i] = nv
         for k in range(nv):
             mv[i, k] = vcur[k]
@@ -585,6 +678,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv):
         if idl:
             _trunc(mvv[i, :nv])
             _trunc(myfit[i])
+        mrng[i] = _range(myfit[i])
         mp[i] = p
         mf[i] = f
 
@@ -602,9 +696,11 @@ def _one_year_recovery(x, v, vv, nv):
 
 
 @nb.njit(cache=True)
-def _pick(mp, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
-    """pick_best_model6 with the recovery checks, as the IDL loop does."""
-    p = mp[:nmod].copy()
+def _pick(mp, mslope, mnv, mrng, nmod, bmp, thr, x, mv, mvv, prevent1, p):
+    """pick_best_model6 with the recovery checks, as the IDL loop does (``p``: work space of
+    >= nmod)."""
+    p = p[:nmod]
+    p[:] = mp[:nmod]
     for it in range(nmod + 2):
         mx = p.min()
         best = 0
@@ -612,7 +708,7 @@ def _pick(mp, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
             if p[i] <= (2.0 - bmp) * mx:
                 best = i
                 break
-        ok = _slopes_ok(mslope[best], mnv[best] - 1, myfit[best], thr)
+        ok = _slopes_ok(mslope[best], mnv[best] - 1, mrng[best], thr)
         if ok and prevent1 and _one_year_recovery(x, mv[best], mvv[best], mnv[best]):
             ok = False
         if ok:
@@ -625,12 +721,15 @@ def _pick(mp, mslope, mnv, myfit, nmod, bmp, thr, x, mv, mvv, prevent1):
 
 @nb.njit(cache=True)
 def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                   fitted, isvert, wf, goods, mv_, mvv_, msl_, myf_, mp_, mf_, mnv_):
+                   fitted, isvert, wf, wi, goods, mv_, mvv_, msl_, myf_, mp_, mf_, mnv_, lg):
     """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f).
 
-    ``wf`` (3, T) float64, ``goods`` (T,) int64 and the model arrays ``mv_``, ``mvv_``, ``msl_``,
-    ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space that
-    :func:`_segment_all` reuses from pixel to pixel, so a pixel allocates only inside the stages."""
+    ``wf`` (16, T) float64, ``wi`` (4, T) and ``goods`` (T,) int64 and the model arrays ``mv_``,
+    ``mvv_``, ``msl_``, ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space that
+    :func:`_segment_all` reuses from pixel to pixel, so the stages allocate nothing. Rows 0-2
+    of ``wf`` hold the pixel's years, values and source values, the other rows are the
+    stages' scratch (each stage is done with its rows before the next one starts). ``lg`` is
+    :func:`_half_lgamma` of >= T."""
     T = yall.shape[0]
     n = 0
     for t in range(T):
@@ -655,8 +754,8 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
     flat = True
     if n >= min_obs and n >= 3:
         _despike(y, spike, idl)
-        v = _find_vertices(x, y, max_seg + 1 + overshoot)
-        v = _vet_verts(x, y, v, max_seg + 1)
+        v = _find_vertices(x, y, max_seg + 1 + overshoot, wi[0], wf[3], wf[4], wf[5], wi[1])
+        v = _vet_verts(x, y, v, max_seg + 1, wf[3], wf[4], wi[0], wi[2])
         nvert = v.shape[0]
         if nvert > 2:
             nm = nvert - 1
@@ -668,11 +767,13 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
             mp = mp_[:nm]
             mf = mf_[:nm]
             mnv = mnv_[:nm]
-            _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv)
-            best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
+            mrng = wf[14, :nm]
+            work = (lg, wi[3], wf[3], wf[4], wf[5], wf[6:9], wf[9:14])
+            _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv, mrng, *work)
+            best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[15])
             if pb > pval:
-                _ladder(x, y, v, thr, True, idl, mv, mvv, msl, myf, mp, mf, mnv)
-                best, pb = _pick(mp, msl, mnv, myf, nm, bmp, thr, x, mv, mvv, prevent1 and not idl)
+                _ladder(x, y, v, thr, True, idl, mv, mvv, msl, myf, mp, mf, mnv, mrng, *work)
+                best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[15])
             if pb <= pval:
                 flat = False
                 nvb = mnv[best]
@@ -717,8 +818,10 @@ def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr
     y = np.empty(T)
     fit = np.empty(T)
     isv = np.empty(T, np.bool_)
-    wf = np.empty((3, T))
+    wf = np.empty((16, T))
+    wi = np.empty((4, T), np.int64)
     goods = np.empty(T, np.int64)
+    lg = _half_lgamma(T)
     mv = np.empty((T, T), np.int64)
     mvv = np.empty((T, T))
     msl = np.empty((T, T))
@@ -730,7 +833,7 @@ def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr
         for t in range(T):
             y[t] = Y[t, i] * distdir
         r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                                 fit, isv, wf, goods, mv, mvv, msl, myf, mp, mf, mnv)
+                                 fit, isv, wf, wi, goods, mv, mvv, msl, myf, mp, mf, mnv, lg)
         for t in range(T):
             fitted[t, i] = fit[t] * distdir
             isvert[t, i] = isv[t]
