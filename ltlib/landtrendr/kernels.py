@@ -155,11 +155,16 @@ def _despike(y, stopat, idl):
 
 @nb.njit(cache=True)
 def _ols(x, y, a, b):
-    """OLS over indices a..b inclusive: (slope, intercept, ok)."""
+    """OLS over indices a..b inclusive: (slope, intercept, ok, min(y), max(y)); the range is
+    taken in the pass that sums (:func:`_segment_fit` needs it)."""
     n = b - a + 1
     sx = 0.0
     sy = 0.0
+    lo = y[a]
+    hi = y[a]
     for i in range(a, b + 1):
+        lo = min(lo, y[i])
+        hi = max(hi, y[i])
         sx += x[i]
         sy += y[i]
     mx = sx / n
@@ -170,45 +175,23 @@ def _ols(x, y, a, b):
         sxx += (x[i] - mx) * (x[i] - mx)
         sxy += (x[i] - mx) * (y[i] - my)
     if sxx == 0.0:
-        return 0.0, my, False
+        return 0.0, my, False, lo, hi
     s = sxy / sxx
-    return s, my - s * mx, True
+    return s, my - s * mx, True, lo, hi
 
 
 @nb.njit(cache=True)
 def _segment_fit(x, y, a, b):
     """score_segments for one segment a..b: (MSE of its OLS fit, slope, intercept); the MSE is 0
-    for <= 2 points or a flat or straight segment. The range is taken in the pass that sums,
-    so :func:`_ols`'s arithmetic is unchanged and the split reuses the slope and intercept.
+    for <= 2 points or a flat or straight segment. The split reuses the slope and intercept.
     (OLS from running sums would be O(1) but rounds differently from the IDL's centred sums,
     which changes the chosen vertices of a few pixels.)"""
     span = b - a + 1
     if span <= 2:
         return 0.0, 0.0, 0.0
-    lo = y[a]
-    hi = y[a]
-    sx = 0.0
-    sy = 0.0
-    for i in range(a, b + 1):
-        lo = min(lo, y[i])
-        hi = max(hi, y[i])
-        sx += x[i]
-        sy += y[i]
+    sl, ic, ok, lo, hi = _ols(x, y, a, b)
     if hi <= lo:
         return 0.0, 0.0, 0.0
-    mx = sx / span
-    my = sy / span
-    sxx = 0.0
-    sxy = 0.0
-    for i in range(a, b + 1):
-        sxx += (x[i] - mx) * (x[i] - mx)
-        sxy += (x[i] - mx) * (y[i] - my)
-    if sxx == 0.0:
-        sl = 0.0
-        ic = my
-    else:
-        sl = sxy / sxx
-        ic = my - sl * mx
     sse = 0.0
     for i in range(a, b + 1):
         r = y[i] - (ic + sl * x[i])
@@ -378,7 +361,7 @@ def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
         span = x[b] - x0
         dslope = (vv[s + 1] - vv[s]) / span
         if s == 0:
-            sl, ic, ok = _ols(x, y, a, b)
+            sl, ic, ok, lo, hi = _ols(x, y, a, b)
             alt0 = ic + sl * x0
             aslope = sl
         else:
