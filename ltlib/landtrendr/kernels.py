@@ -903,7 +903,7 @@ def _ftv_pixel(yall, xall, isv, fitted):
     vv = np.empty(nv)
     yfit = np.empty(n)
     slopes = np.empty(nv)
-    _best_trace(x, y, v[:nv], yfit, slopes, vv)
+    _best_trace(x, y, v[:nv], yfit, slopes, vv, 0, np.empty(nv))
     for s in range(nv - 1):
         ta = goods[v[s]]
         tb = goods[v[s + 1]]
