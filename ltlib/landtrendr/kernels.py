@@ -372,23 +372,33 @@ def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
                 xy += (x[i] - x0) * (y[i] - vv[s])
             aslope = xy / xx
             alt0 = vv[s]
+        # both fits' squared residuals, summed per segment (to choose) and onto the running
+        # residual sum in time order (what writing the chosen fit would add, term for term)
         sse_d = 0.0
         sse_a = 0.0
-        for i in range(a, b + 1):
+        ssr_d = ssr
+        ssr_a = ssr
+        for i in range(a, b):
             rd = y[i] - (vv[s] + (x[i] - x0) * dslope)
             ra = y[i] - (alt0 + (x[i] - x0) * aslope)
             sse_d += rd * rd
             sse_a += ra * ra
+            ssr_d += rd * rd
+            ssr_a += ra * ra
+        rd = y[b] - (vv[s] + (x[b] - x0) * dslope)
+        ra = y[b] - (alt0 + (x[b] - x0) * aslope)
+        sse_d += rd * rd
+        sse_a += ra * ra
         if sse_d > sse_a:  # pick_better_fit: the alternative only when strictly better
             y0 = alt0
             slopes[s] = aslope
+            ssr = ssr_a
         else:
             y0 = vv[s]
             slopes[s] = dslope
-        for i in range(a, b):
+            ssr = ssr_d
+        for i in range(a, b + 1):
             yfit[i] = y0 + (x[i] - x0) * slopes[s]
-            ssr += (y[i] - yfit[i]) ** 2
-        yfit[b] = y0 + (x[b] - x0) * slopes[s]
         vv[s] = yfit[a]
         vv[s + 1] = yfit[b]
     last = v[nv - 1]
