@@ -61,14 +61,14 @@ def test_weakest_with_kept_bridges_equals_a_fresh_search(seed):
     n = len(y)
     v = np.concatenate([[0], np.sort(rng.choice(np.arange(1, n - 1), 5, replace=False)), [n - 1]]).astype(np.int64)
     vv = y[v] + rng.normal(0, 5, len(v))
-    cache = np.zeros((5, n))
+    cache = np.full((4, n), -1.0)
     K._weakest(x, y, v, vv, len(v), cache)  # fills the cache with this model's bridges
     # the next model: new values after a vertex (as a retrace gives), one vertex fewer
     r = int(rng.integers(1, len(v) - 1))
     v2 = np.delete(v, r)
     vv2 = np.delete(vv, r)
     vv2[r - 1:] += rng.normal(0, 5, len(vv2) - r + 1)
-    fresh = K._weakest(x, y, v2, vv2, len(v2), np.zeros((5, n)))
+    fresh = K._weakest(x, y, v2, vv2, len(v2), np.full((4, n), -1.0))
     assert K._weakest(x, y, v2, vv2, len(v2), cache) == fresh
     # the brute-force definition: the vertex whose bridge has the least MSE
     mse = []

@@ -539,10 +539,10 @@ def _weakest(x, y, v, vv, nv, cache):
     """Index (1..nv-2) of the vertex whose removal costs least (local MSE of the bridge).
 
     A bridge's MSE depends only on its two end vertices and their values, and most bridges
-    of a ladder's next model are the same, so each is kept in ``cache`` (5, >= n) under its
+    of a ladder's next model are the same, so each is kept in ``cache`` (4, >= n) under its
     first vertex with its end and both values as the key (rows: end, first value, end value,
-    MSE, key set); a bridge is recomputed only when its key differs (same result, bit for
-    bit). Row 4 must be cleared (0) for a new ladder."""
+    MSE); a bridge is recomputed only when its key differs (same result, bit for bit). Row 0
+    must be cleared (-1, no bridge) for a new ladder."""
     best = np.inf
     w = 1
     for i in range(1, nv - 1):
@@ -550,7 +550,7 @@ def _weakest(x, y, v, vv, nv, cache):
         c = v[i + 1]
         ya = vv[i - 1]
         yc = vv[i + 1]
-        if cache[4, a] != 0.0 and cache[0, a] == c and cache[1, a] == ya and cache[2, a] == yc:
+        if cache[0, a] == c and cache[1, a] == ya and cache[2, a] == yc:
             m = cache[3, a]
         else:
             span = x[c] - x[a]
@@ -564,7 +564,6 @@ def _weakest(x, y, v, vv, nv, cache):
             cache[1, a] = ya
             cache[2, a] = yc
             cache[3, a] = m
-            cache[4, a] = 1.0
         if m < best:
             best = m
             w = i
@@ -598,7 +597,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, 
     (``mrng``: the range of each model's fit).
 
     ``lg`` is :func:`_half_lgamma` of >= n; ``v`` (int), ``yw``, ``vv``, ``pre`` (>= n each),
-    ``trid`` (3, >= n) and ``cache`` (5, >= n; :func:`_weakest`) are work space."""
+    ``trid`` (3, >= n) and ``cache`` (4, >= n; :func:`_weakest`) are work space."""
     n = y.shape[0]
     nvert = v0.shape[0]
     v = v[:nvert]
@@ -615,7 +614,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, 
         yw[:] = y
     ss = _total_ss(y)
     s0 = 0
-    cache[4, :n] = 0.0
+    cache[0, :n] = -1.0
     for i in range(nvert - 1):
         nv = nvert - i
         if i > 0:
@@ -643,7 +642,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, 
                         yw[k] = yw[k - 1] + (x[k] - x[k - 1]) * (yw[k + 1] - yw[k - 1]) / (x[k + 1] - x[k - 1])
             if remove < 0:
                 if idl:
-                    cache[4, :n] = 0.0  # the IDL's ladder alters y: no bridge carries over
+                    cache[0, :n] = -1.0  # the IDL's ladder alters y: no bridge carries over
                 remove = _weakest(x, y, v[:pv], vv[:pv], pv, cache)
             for k in range(remove, pv - 1):
                 v[k] = v[k + 1]
@@ -717,7 +716,7 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
                    fitted, isvert, wf, wi, goods, mv_, mvv_, msl_, myf_, mp_, mf_, mnv_, lg):
     """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f).
 
-    ``wf`` (16, T) float64, ``wi`` (4, T) and ``goods`` (T,) int64 and the model arrays ``mv_``,
+    ``wf`` (15, T) float64, ``wi`` (4, T) and ``goods`` (T,) int64 and the model arrays ``mv_``,
     ``mvv_``, ``msl_``, ``myf_`` (T, T) and ``mp_``, ``mf_``, ``mnv_`` (T,) are work space that
     :func:`_segment_all` reuses from pixel to pixel, so the stages allocate nothing. Rows 0-2
     of ``wf`` hold the pixel's years, values and source values, the other rows are the
@@ -760,13 +759,13 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
             mp = mp_[:nm]
             mf = mf_[:nm]
             mnv = mnv_[:nm]
-            mrng = wf[14, :nm]
-            work = (lg, wi[3], wf[3], wf[4], wf[5], wf[6:9], wf[9:14])
+            mrng = wf[13, :nm]
+            work = (lg, wi[3], wf[3], wf[4], wf[5], wf[6:9], wf[9:13])
             _ladder(x, y, v, thr, False, idl, mv, mvv, msl, myf, mp, mf, mnv, mrng, *work)
-            best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[15])
+            best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[14])
             if pb > pval:
                 _ladder(x, y, v, thr, True, idl, mv, mvv, msl, myf, mp, mf, mnv, mrng, *work)
-                best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[15])
+                best, pb = _pick(mp, msl, mnv, mrng, nm, bmp, thr, x, mv, mvv, prevent1 and not idl, wf[14])
             if pb <= pval:
                 flat = False
                 nvb = mnv[best]
@@ -811,7 +810,7 @@ def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr
     y = np.empty(T)
     fit = np.empty(T)
     isv = np.empty(T, np.bool_)
-    wf = np.empty((16, T))
+    wf = np.empty((15, T))
     wi = np.empty((4, T), np.int64)
     goods = np.empty(T, np.int64)
     lg = _half_lgamma(T)
