@@ -1,5 +1,6 @@
 """LandTrendr port: agreement with Earth Engine, properties, presets, FTV and change maps."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -142,6 +143,13 @@ def test_pixel_order_and_image_shape_do_not_matter(data_dir):
     back = np.empty_like(ser.fitted)
     back[perm] = ser.fitted
     np.testing.assert_array_equal(back.T.reshape(cube.shape), img.fitted)
+    # 600 px = two whole chunks of 256 and a part: each layout's copy in and out of a chunk
+    isv = np.empty_like(ser.is_vertex)
+    isv[perm] = ser.is_vertex
+    np.testing.assert_array_equal(isv.T.reshape(cube.shape), img.is_vertex)
+    rmse = np.empty_like(ser.rmse)
+    rmse[perm] = ser.rmse
+    np.testing.assert_array_equal(rmse.reshape(cube.shape[1:]), img.rmse)
     assert img.fitted.shape == cube.shape and img.rmse.shape == cube.shape[1:]
     assert img.n_vertices().shape == cube.shape[1:]
 
@@ -170,6 +178,53 @@ def test_bad_input_errors():
         lt.segment(np.zeros((3, 10)), years, distdir=0)
     with pytest.raises(ValueError, match="infinities"):
         lt.segment(np.full((1, 10), np.inf), years)
+    # counted in the kernel's one pass over the values, across chunks of 256 pixels
+    x = np.random.default_rng(1).normal(500, 20, (700, 10))
+    x[3, 2] = np.inf
+    x[600, 0] = x[600, 9] = -np.inf
+    with pytest.raises(ValueError, match="values contain 3 infinities"):
+        lt.segment(x, years)
+
+
+@pytest.mark.parametrize("kw, expected", [
+    (dict(pval_threshold=-0.1), "pval_threshold must be a number in (0, 1], got -0.1"),
+    (dict(recovery_threshold=-1), "recovery_threshold must be a number in (0, 1]"),
+    (dict(vertex_count_overshoot=-1), "vertex_count_overshoot must be an integer >= 0"),
+    (dict(max_segments=None), "max_segments must be an integer >= 1, got None"),
+    (dict(max_segments=2.5), "max_segments must be an integer >= 1"),
+    (dict(spike_threshold="high"), "spike_threshold must be a number in (0, 1], got 'high'"),
+    (dict(best_model_proportion=0), "best_model_proportion must be a number in (0, 1]"),
+    (dict(min_observations_needed=0), "min_observations_needed must be an integer >= 1"),
+    (dict(prevent_one_year_recovery="yes"), "prevent_one_year_recovery must be True or False"),
+    (dict(distdir=0), "distdir must be -1 (the index drops on disturbance) or 1 (it rises), got 0"),
+    (dict(index="NDXI"), "index must be one of NDVI, NBR"),
+    (dict(preset="rust"), "preset must be one of ('gee', 'idl')"),
+])
+def test_segment_names_a_bad_parameter_and_its_range(kw, expected):
+    from ltlib.params import ParameterError
+
+    with pytest.raises(ParameterError, match=f"LandTrendr parameter {re.escape(expected)}"):
+        lt.segment(np.zeros((3, 10)), np.arange(2000, 2010), **kw)
+
+
+def test_segment_takes_numpy_scalars():
+    y = np.r_[np.full(8, 800.0), np.full(8, 300.0)] + np.arange(16)
+    a = lt.segment(y, np.arange(2000, 2016), max_segments=np.int64(3), pval_threshold=np.float32(0.05),
+                   prevent_one_year_recovery=np.bool_(True))
+    b = lt.segment(y, np.arange(2000, 2016), max_segments=3, pval_threshold=0.05, prevent_one_year_recovery=True)
+    np.testing.assert_array_equal(a.fitted, b.fitted)
+
+
+def test_distdir_from_the_index_and_a_warning_when_it_contradicts_it():
+    years = np.arange(2000, 2016)
+    # brightness (TCB) rises on disturbance: a jump up in 2008
+    y = np.r_[np.full(8, 1000.0), np.full(8, 2500.0)] + 5 * np.arange(16)
+    tcb = lt.segment(y, years, index="tcb")
+    assert tcb.distdir == 1
+    np.testing.assert_array_equal(tcb.fitted, lt.segment(y, years, distdir=1).fitted)
+    assert lt.segment(y, years, index="NBR").distdir == -1 and lt.segment(y, years).distdir == -1
+    with pytest.warns(UserWarning, match="distdir=-1 contradicts index 'TCB', which rises on disturbance"):
+        lt.segment(y, years, index="TCB", distdir=-1)
 
 
 # ----------------------------------------------------------------------------- presets

@@ -803,13 +803,21 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
 
 @nb.njit(cache=True)
 def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                   fitted, isvert, stats):
+                   fitted, isvert, stats, ninf):
     """Pixels ``c * _CHUNK`` .. of ``Y`` (T, n) into ``fitted``, ``isvert``, ``stats``, with one
-    work space for the chunk: allocation per pixel was ~10% of the run time."""
+    work space for the chunk (allocation per pixel was ~10% of the run time).
+
+    The chunk's values are copied into a pixel-major block, and its outputs written from one,
+    each in the order of the array's memory: a pixel's years are otherwise ``n`` elements
+    apart in ``fitted`` and ``isvert`` (and in ``Y`` for a (T, H, W) stack), a different page
+    for every year. Infinite values are counted into ``ninf[c]`` (the caller raises) and
+    fitted as missing, so the one pass over the values also checks them."""
     T, npx = Y.shape
-    y = np.empty(T)
-    fit = np.empty(T)
-    isv = np.empty(T, np.bool_)
+    c0 = c * _CHUNK
+    m = min(npx, c0 + _CHUNK) - c0
+    yb = np.empty((m, T))
+    fb = np.empty((m, T))
+    vb = np.empty((m, T), np.bool_)
     wf = np.empty((15, T))
     wi = np.empty((4, T), np.int64)
     goods = np.empty(T, np.int64)
@@ -821,42 +829,63 @@ def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr
     mp = np.empty(T)
     mf = np.empty(T)
     mnv = np.empty(T, np.int64)
-    for i in range(c * _CHUNK, min(npx, (c + 1) * _CHUNK)):
+    if Y.strides[0] <= Y.strides[1]:  # years adjacent in memory (an (n, T) array transposed)
+        for j in range(m):
+            for t in range(T):
+                yb[j, t] = Y[t, c0 + j] * distdir
+    else:
         for t in range(T):
-            y[t] = Y[t, i] * distdir
-        r, p, f = _segment_pixel(y, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                                 fit, isv, wf, wi, goods, mv, mvv, msl, myf, mp, mf, mnv, lg)
+            for j in range(m):
+                yb[j, t] = Y[t, c0 + j] * distdir
+    bad = 0
+    for j in range(m):
         for t in range(T):
-            fitted[t, i] = fit[t] * distdir
-            isvert[t, i] = isv[t]
-        stats[i, 0] = r
-        stats[i, 1] = p
-        stats[i, 2] = f
+            if math.isinf(yb[j, t]):
+                yb[j, t] = np.nan
+                bad += 1
+    ninf[c] = bad
+    for j in range(m):
+        r, p, f = _segment_pixel(yb[j], xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
+                                 fb[j], vb[j], wf, wi, goods, mv, mvv, msl, myf, mp, mf, mnv, lg)
+        stats[c0 + j, 0] = r
+        stats[c0 + j, 1] = p
+        stats[c0 + j, 2] = f
+    if fitted.strides[0] <= fitted.strides[1]:
+        for j in range(m):
+            for t in range(T):
+                fitted[t, c0 + j] = fb[j, t] * distdir
+                isvert[t, c0 + j] = vb[j, t]
+    else:
+        for t in range(T):
+            for j in range(m):
+                fitted[t, c0 + j] = fb[j, t] * distdir
+                isvert[t, c0 + j] = vb[j, t]
 
 
 @nb.njit(parallel=True, cache=True)
 def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                 fitted, isvert, stats):
+                 fitted, isvert, stats, ninf):
     """Every pixel of ``Y`` (T, n), any float type and strides (a (T, H, W) stack reshaped
     without a copy). Writes ``fitted`` (T, n) float32 in ``Y``'s orientation, ``isvert``
-    (T, n) bool and ``stats`` (n, 3) = rmse, p, F; each chunk of pixels is worked on in
-    float64 buffers of its own, so no copy of the stack is made."""
+    (T, n) bool, ``stats`` (n, 3) = rmse, p, F and ``ninf`` (one per chunk of ``_CHUNK``
+    pixels) = the number of infinite values; each chunk of pixels is worked on in float64
+    buffers of its own, so no copy of the stack is made."""
     nchunks = (Y.shape[1] + _CHUNK - 1) // _CHUNK
     for c in nb.prange(nchunks):
         _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                       fitted, isvert, stats)
+                       fitted, isvert, stats, ninf)
 
 
 @nb.njit(nogil=True, cache=True)
 def _segment_all_serial(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                        fitted, isvert, stats):
+                        fitted, isvert, stats, ninf):
     """:func:`_segment_all` on the calling thread, without the GIL: for dask's block tasks,
     whose threads already use every core (a parallel kernel in each would oversubscribe them,
     and numba's workqueue threading layer aborts on concurrent parallel launches)."""
     nchunks = (Y.shape[1] + _CHUNK - 1) // _CHUNK
     for c in range(nchunks):
         _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
-                       fitted, isvert, stats)
+                       fitted, isvert, stats, ninf)
 
 
 # ----------------------------------------------------------------------------- FTV

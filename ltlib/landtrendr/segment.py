@@ -22,9 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 
-from .kernels import _ftv_all, _ftv_all_serial, _segment_all, _segment_all_serial
+from .. import config
+from ..params import LandTrendrParams, ParameterError
+from .kernels import _CHUNK, _ftv_all, _ftv_all_serial, _segment_all, _segment_all_serial
 
 #: Parameter presets of :func:`segment`: Earth Engine or the original IDL behaviour.
 PRESETS = ("gee", "idl")
@@ -81,9 +85,11 @@ def _check_years(years) -> np.ndarray:
     return years
 
 
-def _as_time_major(values, years):
+def _as_time_major(values, years, check_inf: bool = True):
     """``(Y (T, n) view, years, image_shape)``: a (T, H, W) stack reshaped or an (n, T) array
-    transposed, without copying float32/float64 input (other types are converted)."""
+    transposed, without copying float32/float64 input (other types are converted).
+    ``check_inf=False`` leaves the check for infinities to the caller (the segmentation
+    kernel counts them in its pass over the values)."""
     values = np.asarray(values)
     if values.dtype not in (np.float32, np.float64):
         values = values.astype(np.float64)
@@ -107,9 +113,37 @@ def _as_time_major(values, years):
     else:
         raise ValueError(f"values must be (n, T) or (T, H, W), got shape {values.shape}")
     # year by year: no temporary of the stack's size
-    if any(np.isinf(Y[t]).any() for t in range(T)):
-        raise ValueError("values contain infinities; use NaN for missing years")
+    if check_inf and any(np.isinf(Y[t]).any() for t in range(T)):
+        _raise_inf(None)
     return Y, years, image_shape
+
+
+def _raise_inf(count):
+    n = "" if count is None else f"{count} "
+    raise ValueError(f"values contain {n}infinities; use NaN for missing years")
+
+
+def _direction(distdir, index):
+    """The validated ``distdir`` of :func:`segment`: from ``index`` when not given; a warning
+    when it contradicts the index's own direction (every loss would be read as a gain)."""
+    if index is not None:
+        info = config.INDICES.get(str(index).upper())
+        if info is None:
+            raise ParameterError(f"LandTrendr parameter index must be one of {', '.join(config.INDICES)} or None, "
+                                 f"got {index!r}")
+        if distdir is None:
+            return info.distdir
+    if distdir is None:
+        return -1
+    if isinstance(distdir, (bool, np.bool_)) or distdir not in (-1, 1):
+        raise ParameterError(f"LandTrendr parameter distdir must be -1 (the index drops on disturbance) or 1 "
+                             f"(it rises), got {distdir!r}")
+    if index is not None and distdir != info.distdir:
+        warnings.warn(f"distdir={distdir} contradicts index {str(index).upper()!r}, which "
+                      f"{'drops' if info.distdir < 0 else 'rises'} on disturbance (distdir={info.distdir}): "
+                      f"LandTrendr will take its disturbances for recoveries. Leave distdir out to use the "
+                      f"index's direction.", UserWarning, stacklevel=3)
+    return int(distdir)
 
 
 def _to_input_shape(a_tn, values, image_shape):
@@ -121,7 +155,7 @@ def _to_input_shape(a_tn, values, image_shape):
 
 def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
             prevent_one_year_recovery=False, recovery_threshold=0.25, pval_threshold=0.1,
-            best_model_proportion=0.75, min_observations_needed=6, distdir=-1, preset="gee",
+            best_model_proportion=0.75, min_observations_needed=6, distdir=None, index=None, preset="gee",
             parallel: bool = True) -> LandTrendrResult:
     """Run LandTrendr on every pixel.
 
@@ -130,33 +164,44 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     values : float (n_pixels, n_years) or (n_years, H, W); NaN = no observation. Any units
         (the sample stores index x 1000, as LT-GEE does).
     years : int (n_years,), strictly increasing.
-    distdir : -1 when the index drops on disturbance (NDVI, NBR, TCG, TCW), 1 when it rises
+    distdir : -1, 1 or None
+        -1 when the index drops on disturbance (NDVI, NBR, TCG, TCW), 1 when it rises
         (TCB); the series is multiplied by ``distdir`` for segmentation (LT-GEE) and the
-        outputs are flipped back.
+        outputs are flipped back. None: ``index``'s direction, or -1 without an index.
+    index : str or None
+        The index name (``config.INDICES``): sets ``distdir``, and a ``distdir`` that
+        contradicts it gives a warning.
     preset : "gee" (Earth Engine) or "idl" (the original IDL; see the module docstring).
     parallel : bool
         Use every core (numba threads); False runs on the calling thread without the GIL,
         as dask's block tasks do (identical results).
-    The other keywords are LT-GEE's runParams with its defaults.
+    The other keywords are LT-GEE's runParams with its defaults, validated as
+    :class:`ltlib.params.LandTrendrParams` (a :class:`~ltlib.params.ParameterError` names
+    the parameter and its allowed range).
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    if distdir not in (-1, 1):
-        raise ValueError(f"distdir must be -1 or 1, got {distdir!r}")
-    if int(max_segments) < 1:
-        raise ValueError(f"max_segments must be >= 1, got {max_segments}")
-    if not 0 < best_model_proportion <= 1:
-        raise ValueError(f"best_model_proportion must be in (0, 1], got {best_model_proportion}")
-    Y, years, image_shape = _as_time_major(values, years)
+        raise ParameterError(f"LandTrendr parameter preset must be one of {PRESETS}, got {preset!r}")
+    distdir = _direction(distdir, index)
+    # numpy scalars are welcome here (a parameter sweep); the dataclass takes Python types
+    prevent_one_year_recovery = (bool(prevent_one_year_recovery) if isinstance(prevent_one_year_recovery, np.bool_)
+                                 else prevent_one_year_recovery)
+    p = LandTrendrParams(max_segments=max_segments, spike_threshold=spike_threshold,
+                         vertex_count_overshoot=vertex_count_overshoot,
+                         prevent_one_year_recovery=prevent_one_year_recovery, recovery_threshold=recovery_threshold,
+                         pval_threshold=pval_threshold, best_model_proportion=best_model_proportion,
+                         min_observations_needed=min_observations_needed)
+    Y, years, image_shape = _as_time_major(values, years, check_inf=False)
     T, n = Y.shape
     fitted = np.empty((T, n), np.float32)
-    isvert = np.zeros((T, n), np.bool_)
+    isvert = np.empty((T, n), np.bool_)  # the kernel writes every element
     stats = np.empty((n, 3))
+    ninf = np.zeros((n + _CHUNK - 1) // _CHUNK, np.int64)
     kernel = _segment_all if parallel else _segment_all_serial
-    kernel(Y, (years - years[0]).astype(np.float64), float(distdir), int(max_segments), float(spike_threshold),
-                 int(vertex_count_overshoot), bool(prevent_one_year_recovery), float(recovery_threshold),
-                 float(pval_threshold), float(best_model_proportion), int(min_observations_needed), preset == "idl",
-                 fitted, isvert, stats)
+    kernel(Y, (years - years[0]).astype(np.float64), float(distdir), p.max_segments, p.spike_threshold,
+           p.vertex_count_overshoot, p.prevent_one_year_recovery, p.recovery_threshold, p.pval_threshold,
+           p.best_model_proportion, p.min_observations_needed, preset == "idl", fitted, isvert, stats, ninf)
+    if ninf.any():
+        _raise_inf(int(ninf.sum()))
     rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
     if image_shape is not None:  # (T, H, W) and (H, W) views of the (T, n) outputs
         rmse, p, f = (a.reshape(image_shape) for a in (rmse, p, f))
