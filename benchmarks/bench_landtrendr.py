@@ -50,16 +50,21 @@ def _repeated(x: np.ndarray, n: int) -> np.ndarray:
 
 def forest_series(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The real Earth Engine NBR composites of the Oregon forest reference (33 years), repeated."""
+    a = _forest_source()
+    return _repeated(a.reshape(a.shape[0], -1).T, n), np.arange(1984, 1984 + a.shape[0])
+
+
+def _forest_source() -> np.ndarray:
+    """The forest reference's (33, 54, 53) NBR x 1000, float64; Earth Engine's export fill
+    (-32768, 124 values, the file has no nodata tag) is NaN, as in tests/test_landtrendr.py."""
     import rasterio
 
     from ltlib import resources
 
     with rasterio.open(resources.gee_reference("forest_or_source.tif")) as src:
         a = src.read().astype(np.float64)
-        nodata = src.nodata
-    if nodata is not None:
-        a[a == nodata] = np.nan
-    return _repeated(a.reshape(a.shape[0], -1).T, n), np.arange(1984, 1984 + a.shape[0])
+    a[a == config.NODATA_INT16] = np.nan
+    return a
 
 
 def _vertex_years_ltlib(result) -> list[tuple]:
@@ -114,8 +119,7 @@ def earth_engine_agreement(python: str) -> dict:
 
     from ltlib import resources
 
-    with rasterio.open(resources.gee_reference("forest_or_source.tif")) as s:
-        src = s.read().astype(float)
+    src = _forest_source()
     with rasterio.open(resources.gee_reference("forest_or_distyear.tif")) as s:
         gee_year, gee_loss = s.read()
     years = np.arange(1984, 1984 + src.shape[0])

@@ -222,6 +222,35 @@ def _optional_number(name: str, value, what: str, *, positive=False):
     return float(value)
 
 
+def check_distdir(distdir, index=None, indices=None) -> int:
+    """LandTrendr's disturbance direction, validated: -1 (the index drops on disturbance) or 1.
+
+    ``distdir`` None takes ``index``'s direction (``indices``: name -> an object with
+    ``distdir``; default ``config.INDICES``), or -1 without an index. A ``distdir`` that
+    contradicts the index's direction gives a warning: LandTrendr would take every
+    disturbance for a recovery and the loss maps would be empty."""
+    info = None
+    if index is not None:
+        indices = config.INDICES if indices is None else indices
+        info = indices.get(str(index).upper()) if isinstance(index, str) else None
+        if info is None:
+            raise ParameterError(f"LandTrendr parameter index must be one of {', '.join(indices)} or None, "
+                                 f"got {index!r}")
+        if distdir is None:
+            return int(info.distdir)
+    if distdir is None:
+        return -1
+    if isinstance(distdir, bool) or not isinstance(distdir, numbers.Real) or distdir not in (-1, 1):
+        raise ParameterError(f"LandTrendr parameter distdir must be -1 (the index drops on disturbance) or 1 "
+                             f"(it rises), got {distdir!r}")
+    if info is not None and distdir != info.distdir:
+        warnings.warn(f"distdir={distdir} contradicts index {index.upper()!r}, which "
+                      f"{'drops' if info.distdir < 0 else 'rises'} on disturbance (distdir={info.distdir}): "
+                      f"LandTrendr will take its disturbances for recoveries. Leave distdir out to use the "
+                      f"index's direction.", UserWarning, stacklevel=3)
+    return int(distdir)
+
+
 @dataclass(frozen=True)
 class LandTrendrParams:
     """LandTrendr runParams (Kennedy et al. 2018), validated on construction.

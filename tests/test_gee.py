@@ -318,7 +318,7 @@ def test_landtrendr_keywords_match_local_segment():
 
     sig = inspect.signature(gee.landtrendr)
     ours = {k: p.default for k, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
-    assert ours == {**gee.LT_DEFAULTS, "distdir": -1}
+    assert ours == {**gee.LT_DEFAULTS, "distdir": None, "index": None}
     local = pytest.importorskip("ltlib.landtrendr")
     theirs = {k: p.default for k, p in inspect.signature(local.segment).parameters.items()
               if k in ours}
@@ -328,11 +328,24 @@ def test_landtrendr_keywords_match_local_segment():
 @pytest.mark.parametrize("kw, match", [
     (dict(max_segments=0), "max_segments"), (dict(spike_threshold=1.5), "spike_threshold"),
     (dict(pval_threshold=0), "pval_threshold"), (dict(distdir=0), "distdir"),
-    (dict(min_observations_needed=2.5), "min_observations_needed"),
+    (dict(min_observations_needed=2.5), "min_observations_needed"), (dict(index="NDXI"), "index must be one of"),
 ])
 def test_landtrendr_rejects_bad_parameters(ee_offline, kw, match):
     with pytest.raises(ValueError, match=match):
         gee.landtrendr(ee.ImageCollection([]), **kw)
+
+
+def test_landtrendr_direction_from_the_index(ee_offline):
+    col = ee.ImageCollection([])
+
+    def distdir(img):  # the property set on the result (the input's multiplier is the same value)
+        (args,) = [a for n, a in invocations(img) if n == "Element.set" and a.get("key") == "ltlib_distdir"]
+        return args["value"]
+
+    assert distdir(gee.landtrendr(col, index="TCB")) == 1
+    assert distdir(gee.landtrendr(col)) == -1
+    with pytest.warns(UserWarning, match="distdir=1 contradicts index 'NBR', which drops on disturbance"):
+        gee.landtrendr(col, index="nbr", distdir=1)
 
 
 def test_landtrendr_input_flips_the_first_band_and_keeps_ftv(ee_offline):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ee
 
 from .. import config
-from ..params import MMU_MODES, LandTrendrParams
-from .composites import _check_years
+from ..params import MMU_MODES, LandTrendrParams, check_distdir
+from .composites import EE_INDICES, _check_years
 
 #: Keywords of :func:`landtrendr` and their Earth Engine defaults (as :func:`ltlib.landtrendr.segment`).
 LT_DEFAULTS = LandTrendrParams.gee_defaults().as_dict()
@@ -19,7 +19,7 @@ LT_DEFAULTS = LandTrendrParams.gee_defaults().as_dict()
 
 def landtrendr(collection, *, max_segments=6, spike_threshold=0.9, vertex_count_overshoot=3,
                prevent_one_year_recovery=False, recovery_threshold=0.25, pval_threshold=0.1,
-               best_model_proportion=0.75, min_observations_needed=6, distdir=-1) -> ee.Image:
+               best_model_proportion=0.75, min_observations_needed=6, distdir=None, index=None) -> ee.Image:
     """Run ``ee.Algorithms.TemporalSegmentation.LandTrendr`` on an annual collection.
 
     The collection's first band is segmented after multiplying by ``distdir`` (LandTrendr
@@ -27,13 +27,14 @@ def landtrendr(collection, *, max_segments=6, spike_threshold=0.9, vertex_count_
     band (the first included, in its original orientation) is also fitted on the same
     vertices and returned as ``<band lower>_fit``, the layout of LandsatLinkr assets.
 
-    Parameters are those of :func:`ltlib.landtrendr.segment` (GEE defaults).
+    Parameters are those of :func:`ltlib.landtrendr.segment` (GEE defaults), validated the
+    same way; ``index`` (a name of ``EE_INDICES``) sets ``distdir`` and warns when a given
+    ``distdir`` contradicts it; without either, ``distdir`` is -1.
 
     Returns the LandTrendr image: ``LandTrendr`` array (4 x years: year, source x distdir,
     fitted x distdir, is-vertex), ``rmse``, and ``<band>_fit`` arrays.
     """
-    if distdir not in (-1, 1):
-        raise ValueError(f"distdir must be -1 or 1, got {distdir!r}")
+    distdir = check_distdir(distdir, index, EE_INDICES)
     # one validated definition: the same object the local port is called with
     args = LandTrendrParams(max_segments=max_segments, spike_threshold=spike_threshold,
                             vertex_count_overshoot=vertex_count_overshoot,

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import warnings
-
 import numpy as np
 
-from .. import config
-from ..params import LandTrendrParams, ParameterError
+from ..params import LandTrendrParams, ParameterError, check_distdir
 from .kernels import _CHUNK, _ftv_all, _ftv_all_serial, _segment_all, _segment_all_serial
 
 #: Parameter presets of :func:`segment`: Earth Engine or the original IDL behaviour.
@@ -123,29 +120,6 @@ def _raise_inf(count):
     raise ValueError(f"values contain {n}infinities; use NaN for missing years")
 
 
-def _direction(distdir, index):
-    """The validated ``distdir`` of :func:`segment`: from ``index`` when not given; a warning
-    when it contradicts the index's own direction (every loss would be read as a gain)."""
-    if index is not None:
-        info = config.INDICES.get(str(index).upper())
-        if info is None:
-            raise ParameterError(f"LandTrendr parameter index must be one of {', '.join(config.INDICES)} or None, "
-                                 f"got {index!r}")
-        if distdir is None:
-            return info.distdir
-    if distdir is None:
-        return -1
-    if isinstance(distdir, (bool, np.bool_)) or distdir not in (-1, 1):
-        raise ParameterError(f"LandTrendr parameter distdir must be -1 (the index drops on disturbance) or 1 "
-                             f"(it rises), got {distdir!r}")
-    if index is not None and distdir != info.distdir:
-        warnings.warn(f"distdir={distdir} contradicts index {str(index).upper()!r}, which "
-                      f"{'drops' if info.distdir < 0 else 'rises'} on disturbance (distdir={info.distdir}): "
-                      f"LandTrendr will take its disturbances for recoveries. Leave distdir out to use the "
-                      f"index's direction.", UserWarning, stacklevel=3)
-    return int(distdir)
-
-
 def _to_input_shape(a_tn, values, image_shape):
     """A (T, n) output back to the input's shape (views, no copy)."""
     if image_shape is not None:
@@ -181,7 +155,7 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     """
     if preset not in PRESETS:
         raise ParameterError(f"LandTrendr parameter preset must be one of {PRESETS}, got {preset!r}")
-    distdir = _direction(distdir, index)
+    distdir = check_distdir(distdir, index)
     # numpy scalars are welcome here (a parameter sweep); the dataclass takes Python types
     prevent_one_year_recovery = (bool(prevent_one_year_recovery) if isinstance(prevent_one_year_recovery, np.bool_)
                                  else prevent_one_year_recovery)
