@@ -159,11 +159,12 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     # numpy scalars are welcome here (a parameter sweep); the dataclass takes Python types
     prevent_one_year_recovery = (bool(prevent_one_year_recovery) if isinstance(prevent_one_year_recovery, np.bool_)
                                  else prevent_one_year_recovery)
-    p = LandTrendrParams(max_segments=max_segments, spike_threshold=spike_threshold,
-                         vertex_count_overshoot=vertex_count_overshoot,
-                         prevent_one_year_recovery=prevent_one_year_recovery, recovery_threshold=recovery_threshold,
-                         pval_threshold=pval_threshold, best_model_proportion=best_model_proportion,
-                         min_observations_needed=min_observations_needed)
+    params = LandTrendrParams(max_segments=max_segments, spike_threshold=spike_threshold,
+                              vertex_count_overshoot=vertex_count_overshoot,
+                              prevent_one_year_recovery=prevent_one_year_recovery,
+                              recovery_threshold=recovery_threshold, pval_threshold=pval_threshold,
+                              best_model_proportion=best_model_proportion,
+                              min_observations_needed=min_observations_needed)
     Y, years, image_shape = _as_time_major(values, years, check_inf=False)
     T, n = Y.shape
     fitted = np.empty((T, n), np.float32)
@@ -171,9 +172,10 @@ def segment(values, years, *, max_segments=6, spike_threshold=0.9, vertex_count_
     stats = np.empty((n, 3))
     ninf = np.zeros((n + _CHUNK - 1) // _CHUNK, np.int64)
     kernel = _segment_all if parallel else _segment_all_serial
-    kernel(Y, (years - years[0]).astype(np.float64), float(distdir), p.max_segments, p.spike_threshold,
-           p.vertex_count_overshoot, p.prevent_one_year_recovery, p.recovery_threshold, p.pval_threshold,
-           p.best_model_proportion, p.min_observations_needed, preset == "idl", fitted, isvert, stats, ninf)
+    kernel(Y, (years - years[0]).astype(np.float64), float(distdir), params.max_segments, params.spike_threshold,
+           params.vertex_count_overshoot, params.prevent_one_year_recovery, params.recovery_threshold,
+           params.pval_threshold, params.best_model_proportion, params.min_observations_needed, preset == "idl",
+           fitted, isvert, stats, ninf)
     if ninf.any():
         _raise_inf(int(ninf.sum()))
     rmse, p, f = stats[:, 0], stats[:, 1], stats[:, 2]
