@@ -232,7 +232,7 @@ def check_distdir(distdir, index=None, indices=None) -> int:
     info = None
     if index is not None:
         indices = config.INDICES if indices is None else indices
-        info = indices.get(str(index).upper()) if isinstance(index, str) else None
+        info = indices.get(index.upper()) if isinstance(index, str) else None
         if info is None:
             raise ParameterError(f"LandTrendr parameter index must be one of {', '.join(indices)} or None, "
                                  f"got {index!r}")

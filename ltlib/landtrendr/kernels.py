@@ -107,8 +107,8 @@ def _despike(y, stopat, idl):
 
 @nb.njit(cache=True)
 def _ols(x, y, a, b):
-    """OLS over indices a..b inclusive: (slope, intercept, ok, min(y), max(y)); the range is
-    taken in the pass that sums (:func:`_segment_fit` needs it)."""
+    """OLS over indices a..b inclusive: (slope, intercept, min(y), max(y)); the slope is 0 when
+    all x are equal, and the range is taken in the pass that sums (:func:`_segment_fit` needs it)."""
     n = b - a + 1
     sx = 0.0
     sy = 0.0
@@ -127,9 +127,9 @@ def _ols(x, y, a, b):
         sxx += (x[i] - mx) * (x[i] - mx)
         sxy += (x[i] - mx) * (y[i] - my)
     if sxx == 0.0:
-        return 0.0, my, False, lo, hi
+        return 0.0, my, lo, hi
     s = sxy / sxx
-    return s, my - s * mx, True, lo, hi
+    return s, my - s * mx, lo, hi
 
 
 @nb.njit(cache=True)
@@ -141,7 +141,7 @@ def _segment_fit(x, y, a, b):
     span = b - a + 1
     if span <= 2:
         return 0.0, 0.0, 0.0
-    sl, ic, ok, lo, hi = _ols(x, y, a, b)
+    sl, ic, lo, hi = _ols(x, y, a, b)
     if hi <= lo:
         return 0.0, 0.0, 0.0
     sse = 0.0
@@ -313,7 +313,7 @@ def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
         span = x[b] - x0
         dslope = (vv[s + 1] - vv[s]) / span
         if s == 0:
-            sl, ic, ok, lo, hi = _ols(x, y, a, b)
+            sl, ic, _, _ = _ols(x, y, a, b)
             alt0 = ic + sl * x0
             aslope = sl
         else:
