@@ -55,7 +55,7 @@ def check_chunks(chunks, name: str = "chunks") -> int:
     return int(chunks)
 
 
-def open_raster(path, *, chunks: int = CHUNK_PX):
+def open_raster(path, *, chunks: int = CHUNK_PX, max_bytes=None):
     """Open a GeoTIFF lazily (rioxarray), chunked in space with every band in each chunk.
 
     Parameters
@@ -63,6 +63,9 @@ def open_raster(path, *, chunks: int = CHUNK_PX):
     path : GeoTIFF file
     chunks : int
         Side of the square chunks in px.
+    max_bytes : float or None
+        Size limit of the declared raster (:func:`ltlib.io.max_raster_bytes`), checked before
+        the chunk graph is made.
 
     Returns
     -------
@@ -76,7 +79,7 @@ def open_raster(path, *, chunks: int = CHUNK_PX):
 
     chunks = check_chunks(chunks)
     path = Path(path)
-    with open_geotiff(path) as src:  # the same checks and messages as every other read
+    with open_geotiff(path, max_bytes=max_bytes) as src:  # the same checks and messages as every other read
         grid = Grid(src.crs, src.transform, src.height, src.width)
         names = [d or f"band_{i}" for i, d in enumerate(src.descriptions, start=1)]
         nodata = src.nodata

@@ -240,17 +240,60 @@ def _what_file_is(path: Path) -> str:
         if head.startswith(sig):
             return f"{what} ({size} bytes)"
     try:
-        text = head.decode("utf-8")
+        head.decode("utf-8")
     except UnicodeDecodeError:
         return f"not a TIFF ({size} bytes of an unknown format)"
-    return f"a text file ({size} bytes, starting {text[:30]!r})"
+    # the kind only, never the content: the file may be a credentials file linked here by mistake
+    return f"a text file ({size} bytes)"
+
+
+#: Environment variable that overrides :data:`MAX_RASTER_BYTES` (a number of bytes, e.g. 4e12).
+MAX_RASTER_BYTES_ENV = "LTLIB_MAX_RASTER_BYTES"
+#: Largest raster (declared bands x height x width as float32) opened without being asked: 1 TiB,
+#: about 100 whole Landsat scenes of 51 years. A 17 kB file may declare 6 x 1e6 x 1e6 px; its
+#: lazy graph alone (millions of chunks) would exhaust memory before any pixel is read.
+MAX_RASTER_BYTES = 2**40
+
+
+def max_raster_bytes(max_bytes=None) -> float:
+    """The size limit in bytes: ``max_bytes`` if given, else ``$LTLIB_MAX_RASTER_BYTES``, else
+    :data:`MAX_RASTER_BYTES`."""
+    value = max_bytes if max_bytes is not None else os.environ.get(MAX_RASTER_BYTES_ENV, MAX_RASTER_BYTES)
+    try:
+        limit = float(value)
+    except (TypeError, ValueError):
+        limit = float("nan")
+    if not limit > 0:
+        where = "max_bytes" if max_bytes is not None else MAX_RASTER_BYTES_ENV
+        raise ValueError(f"{where} must be a positive number of bytes, got {value!r}")
+    return limit
+
+
+def check_declared_size(path, count: int, height: int, width: int, max_bytes=None) -> None:
+    """Refuse a raster whose declared size (``count x height x width`` as float32) exceeds the
+    limit (:func:`max_raster_bytes`), before any pixel or chunk graph is made."""
+    size = 4.0 * count * height * width
+    limit = max_raster_bytes(max_bytes)
+    if size > limit:
+        raise RasterFileError(
+            f"{path} declares {count} bands x {height} x {width} px = {_format_size(size)} as float32, over the "
+            f"limit of {_format_size(limit)}; a damaged or hostile header? If the file is really that large, "
+            f"raise the limit with max_bytes= or the environment variable {MAX_RASTER_BYTES_ENV}")
+
+
+def _format_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
 
 
 @contextlib.contextmanager
-def open_geotiff(path, expected: str = "a GeoTIFF"):
+def open_geotiff(path, expected: str = "a GeoTIFF", *, max_bytes=None):
     """Open ``path`` with rasterio for reading; any file that is not a georeferenced GeoTIFF
-    (missing, a folder, empty, truncated, another format, no CRS) raises one clear error naming
-    the file, what it is and ``expected`` (FileNotFoundError or :class:`RasterFileError`)."""
+    (missing, a folder, empty, truncated, another format, no CRS, a declared size over
+    :func:`max_raster_bytes`) raises one clear error naming the file, what it is and
+    ``expected`` (FileNotFoundError or :class:`RasterFileError`); never the file's content."""
     path = _check_exists(path)
     if path.is_dir():
         raise RasterFileError(f"{path} is a folder, expected {expected}")
@@ -264,13 +307,15 @@ def open_geotiff(path, expected: str = "a GeoTIFF"):
         if src.crs is None:
             raise RasterFileError(f"{path} has no coordinate reference system (a TIFF without georeferencing?), "
                                   f"expected {expected} with a CRS and transform")
+        check_declared_size(path, src.count, src.height, src.width, max_bytes)
         yield src
 
 
-def _read_pixels(src, path, expected: str) -> np.ndarray:
-    """All bands float32 (B, H, W); a truncated file whose header still opens is named."""
+def _read_pixels(src, path, expected: str, **read) -> np.ndarray:
+    """All bands float32 (B, H, W) (or ``src.read(**read)``); a truncated file whose header
+    still opens is named."""
     try:
-        return src.read(out_dtype=np.float32)
+        return src.read(out_dtype=np.float32, **read)
     except rasterio.errors.RasterioIOError as e:
         raise RasterFileError(f"{path}: reading its pixels failed, the file is truncated or damaged "
                               f"({Path(path).stat().st_size} bytes); expected {expected} (GDAL: {e})") from None
@@ -279,7 +324,90 @@ def _read_pixels(src, path, expected: str) -> np.ndarray:
 STACK_FILE = "an annual GeoTIFF stack (one band per year)"
 
 
-def read_stack(path, *, expected_years=None, chunks=None) -> Stack:
+def scale_tag(path, tags: dict) -> float:
+    """The ``scale`` tag of a stack (1.0 when absent); a tag that is not a positive finite number
+    raises ValueError naming the file."""
+    text = tags.get("scale", 1.0)
+    try:
+        scale = float(text)
+    except (TypeError, ValueError):
+        scale = float("nan")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{path}: its 'scale' tag {str(text)[:20]!r} is not a positive number; expected e.g. "
+                         "'0.001' (values stored as index x 1000) or no tag")
+    return scale
+
+
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8}
+
+
+def _tiff_cut_short(path) -> bool:
+    """True when a TIFF's first directory points past the end of the file: a value of one of
+    its tags (GDAL keeps band names and tags in one at the end) or a strip/tile of pixels lies
+    beyond the file's length (a download or copy cut short). Only the directory is read."""
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if head[:4] not in _TIFF_MAGIC:
+            return False
+        o = "<" if head[:2] == b"II" else ">"
+        big = head[2:4] in (b"+\x00", b"\x00+")
+        cnt_fmt, ent_size, val_fmt, inline = ("Q", 20, "Q", 8) if big else ("H", 12, "I", 4)
+        ifd = struct.unpack(o + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        if ifd + 8 > size:
+            return True
+        f.seek(ifd)
+        raw = f.read(8 if big else 2)
+        n = struct.unpack(o + cnt_fmt, raw)[0]
+        entries = f.read(n * ent_size)
+        if len(entries) < n * ent_size:
+            return True
+        arrays = {}
+        for i in range(n):
+            e = entries[i * ent_size:(i + 1) * ent_size]
+            tag, typ = struct.unpack(o + "HH", e[:4])
+            count = struct.unpack(o + val_fmt, e[4:12] if big else e[4:8])[0]
+            nbytes = _TIFF_TYPE_SIZES.get(typ, 1) * count
+            value = e[12:20] if big else e[8:12]
+            if nbytes > inline:
+                off = struct.unpack(o + val_fmt, value)[0]
+                if off + nbytes > size:
+                    return True
+            if tag in (273, 279, 324, 325) and typ in (3, 4, 16) and count < 10**7:  # offsets and byte counts
+                fmt = {3: "H", 4: "I", 16: "Q"}[typ]
+                if nbytes > inline:
+                    f.seek(struct.unpack(o + val_fmt, value)[0])
+                    arrays[tag] = struct.unpack(o + fmt * count, f.read(nbytes))
+                else:
+                    arrays[tag] = struct.unpack(o + fmt * count, value[:nbytes])
+        for offs, counts in ((273, 279), (324, 325)):
+            if offs in arrays and counts in arrays:
+                if any(a + b > size for a, b in zip(arrays[offs], arrays[counts])):
+                    return True
+    return False
+
+
+def _probe_truncated(path, expected: str) -> None:
+    """A file cut short (its band names may be in the lost end) raises :class:`RasterFileError`
+    saying so, not a misleading error about what the lost end held."""
+    try:
+        cut = _tiff_cut_short(path)
+    except Exception:  # noqa: BLE001 - a directory too damaged to walk is damaged
+        cut = True
+    if cut:
+        raise RasterFileError(f"{path} is a truncated or damaged TIFF ({Path(path).stat().st_size} bytes: its "
+                              f"directory points past the end of the file), expected {expected}")
+
+
+def untagged_fill_warning(path, n, fill) -> str:
+    """The sentence said when ``n`` values ``fill`` of a stack without a nodata tag become nodata."""
+    return f"{path}: no nodata tag; its {n} values {fill} were read as nodata"
+
+
+def read_stack(path, *, expected_years=None, chunks=None, untagged_fill: bool = True, max_bytes=None) -> Stack:
     """Read an annual GeoTIFF stack.
 
     Parameters
@@ -289,24 +417,51 @@ def read_stack(path, *, expected_years=None, chunks=None) -> Stack:
     chunks : int or None
         None: read into memory. A chunk side in px: open lazily, ``data`` is then a dask array
         chunked in space with every year in each chunk (:func:`ltlib.blocks.open_raster`).
+    untagged_fill : bool
+        An integer stack without a nodata tag has its type's minimum (-32768 for int16, the
+        usual fill of exports) read as nodata, with a warning giving the count (as
+        :func:`ltlib.scene.load` does); False reads those values as they are.
+    max_bytes : float or None
+        Size limit of the declared raster (:func:`max_raster_bytes`), checked before any read.
 
     Returns a :class:`Stack` with ``data`` float32 (T, H, W), NaN where the file has nodata,
-    in stored units; ``scale`` from the file's ``scale`` tag (1.0 when absent).
+    in stored units; ``scale`` from the file's ``scale`` tag (1.0 when absent; a tag that is not
+    a positive number raises ValueError).
     """
+    import warnings
+
     path = Path(path)
-    with open_geotiff(path, STACK_FILE) as src:
-        years = _years_from_descriptions(path, src.descriptions, src.tags().get("years"))
+    with open_geotiff(path, STACK_FILE, max_bytes=max_bytes) as src:
+        try:
+            years = _years_from_descriptions(path, src.descriptions, src.tags().get("years"))
+        except ValueError:
+            _probe_truncated(path, STACK_FILE)  # a truncated file is named as such
+            raise
+        tags = src.tags()
+        scale = scale_tag(path, tags)
+        nodata = src.nodata
+        dtype = np.dtype(src.dtypes[0])
+        fill = np.iinfo(dtype).min if untagged_fill and nodata is None and dtype.kind in "iu" else None
         if chunks is None:
             data = _read_pixels(src, path, STACK_FILE)
-            nodata = src.nodata
             if nodata is not None:
                 data[data == np.float32(nodata)] = np.nan
-        tags = src.tags()
+            if fill is not None:
+                gaps = data == np.float32(fill)
+                if gaps.any():
+                    data[gaps] = np.nan
+                    warnings.warn(untagged_fill_warning(path, int(gaps.sum()), fill), UserWarning, stacklevel=2)
         grid = Grid(src.crs, src.transform, src.height, src.width)
     if chunks is not None:
         from .blocks import open_raster
 
-        data = open_raster(path, chunks=chunks)[0]
+        data = open_raster(path, chunks=chunks, max_bytes=max_bytes)[0]
+        if fill is not None:  # lazily: counting would read the whole file now
+            import dask.array as dsa
+
+            data = dsa.where(data == np.float32(fill), np.float32(np.nan), data)
+            warnings.warn(f"{path}: no nodata tag; its values {fill} (if any) are read as nodata", UserWarning,
+                          stacklevel=2)
     if expected_years is not None:
         expected = np.asarray(list(expected_years), dtype=int)
         if len(expected) != len(years) or np.any(expected != years):
@@ -319,7 +474,7 @@ def read_stack(path, *, expected_years=None, chunks=None) -> Stack:
         years=years,
         grid=grid,
         name=tags.get("name", path.stem),
-        scale=float(tags.get("scale", 1.0)),
+        scale=scale,
         path=path,
         meta=tags,
     )
@@ -395,6 +550,13 @@ def write_stack(path, data, years, grid: Grid, *, dtype="int16", nodata=None, na
         raise ValueError(f"write_stack: data {data.shape[1:]} does not match grid {grid.shape}")
     if np.any(np.diff(years) <= 0):
         raise ValueError(f"write_stack: years must be strictly increasing, got {years.tolist()}")
+    if data.dtype.kind == "f":
+        n_inf = int(np.isinf(data).sum())
+        if n_inf:  # NaN is "no observation" by convention; an infinity is a computation gone wrong
+            import warnings
+
+            warnings.warn(f"{path}: {n_inf} values +/-inf (of {data.size}) were written as nodata; use NaN for "
+                          "missing values", UserWarning, stacklevel=2)
     if nodata is None:
         nodata = NODATA_INT16 if dtype == "int16" else (np.nan if np.dtype(dtype).kind == "f" else None)
     return write_raster(path, data, grid, band_names=year_band_names(years), nodata=nodata, dtype=dtype,
@@ -451,7 +613,7 @@ def atomic_path(path):
     if blocker is not None and not blocker.is_dir():
         raise NotADirectoryError(f"cannot write {path}: {blocker} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp = exclusive_temp(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -463,6 +625,35 @@ def atomic_path(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def exclusive_temp(path, suffix: str = ".part") -> Path:
+    """A new, empty temporary file beside ``path`` (same folder, so a rename replaces ``path``).
+
+    Created with ``O_CREAT | O_EXCL`` (:func:`tempfile.mkstemp`) under an unpredictable name
+    (``.NAME.PID.<random><suffix>``): a file or symlink planted at that name makes the creation
+    fail rather than be written through, so shared scratch folders are safe."""
+    import tempfile
+
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def inside(folder, name, what: str = "file") -> Path:
+    """``folder / name`` for a file name read from a file (a summary's ``files``), confined to
+    ``folder``: an absolute name, one with ``..`` or one that resolves (through symlinks)
+    outside ``folder`` raises ValueError, so a crafted summary cannot make ltlib open (or
+    quote) files elsewhere."""
+    folder = Path(folder)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a file name in {folder}, got a JSON {type(name).__name__}")
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or not (folder / rel).resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{what} names a file outside {folder} (absolute, '..' or a link out of the folder); "
+                         "expected a file in that folder")
+    return folder / rel
 
 
 def copy_file(src, dst) -> Path:

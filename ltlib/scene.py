@@ -26,8 +26,8 @@ import numpy as np
 
 from . import blocks, config
 from .blocks import is_lazy
-from .io import (STACK_FILE, Grid, Stack, copy_file, open_geotiff, read_json, read_raster, read_stack, write_json,
-                 write_stack)
+from .io import (STACK_FILE, Grid, Stack, copy_file, inside, open_geotiff, read_json, read_raster, read_stack, scale_tag,
+                 untagged_fill_warning, write_json, write_stack)
 
 LANDSAT_DIR = "landsat"
 S1_DIR = "sentinel1"
@@ -201,9 +201,12 @@ class Scene:
         if not manifest.exists():
             raise FileNotFoundError(f"{step_dir} has no summary.json: run the notebook that writes it first")
         files = read_json(manifest, "the summary of a notebook run").get("files", {})
+        if not isinstance(files, dict):
+            raise ValueError(f"{manifest}: its 'files' entry is a JSON {type(files).__name__}, expected an object "
+                             "{name: file in that folder}")
         if key not in files:
             raise MissingInputError(f"{manifest} lists no output {key!r} (it lists {', '.join(files) or 'none'})")
-        path = step_dir / files[key]
+        path = inside(step_dir, files[key], f"{manifest}: output {key!r}")
         if stack:
             s = read_stack(path, chunks=chunks)
             self.check_grid(s.grid, path, key)
@@ -337,7 +340,7 @@ def read_index_stack(path, *, chunks=None) -> tuple[Stack, list[str]]:
         dtype = np.dtype(src.dtypes[0])
         tags = src.tags()
         nodata_tag = src.nodata
-    s = read_stack(path, chunks=chunks)
+    s = read_stack(path, chunks=chunks, untagged_fill=False)  # the fill is handled (and counted) here
     # the usual fill values of int16 exports (and of float copies of them)
     fill = None
     if nodata_tag is None:
@@ -345,9 +348,9 @@ def read_index_stack(path, *, chunks=None) -> tuple[Stack, list[str]]:
     st = _stack_stats(s.data, fill)
     if st["n_fill"]:
         s.data = _set_nan(s.data, s.data == np.float32(fill))
-        notes.append(f"{path}: no nodata tag; its {int(st['n_fill'])} values {fill} were read as nodata")
+        notes.append(untagged_fill_warning(path, int(st["n_fill"]), fill))
     if "scale" in tags:
-        scale = float(tags["scale"])
+        scale = scale_tag(path, tags)
     elif dtype.kind == "f" and st["max_abs"] <= 2.0:
         s.data = _times(s.data, 1000)
         scale = 0.001

@@ -28,7 +28,7 @@ import numpy as np
 import rasterio
 
 from .. import config
-from ..io import Grid, geotiff_profile
+from ..io import Grid, atomic_path, exclusive_temp, geotiff_profile, write_text
 
 #: computePixels limits (Earth Engine docs, "Usage limits"): bytes and pixels per side.
 EE_MAX_REQUEST_BYTES = 48 * 2**20
@@ -157,9 +157,7 @@ def _prepare_tile_dir(tile_dir: Path, fingerprint: str | None) -> None:
                   "removed; downloading afresh")
             for f in tiles:
                 f.unlink()
-        tmp = manifest.with_name(manifest.name + ".part")
-        tmp.write_text(json.dumps({"fingerprint": fingerprint}))
-        os.replace(tmp, manifest)
+        write_text(manifest, json.dumps({"fingerprint": fingerprint}))  # exclusive temporary, then rename
 
 
 def _tile_ok(path: Path, expected_shape, dtype) -> bool:
@@ -240,9 +238,14 @@ def fetch_tiles(fetch, tiles, tile_dir, *, n_bands: int, dtype, retries: int = 4
             continue
         in_a_row = 0
         path = _tile_file(tile_dir, tile)
-        tmp = path.with_name(path.stem + ".part.npy")
-        np.save(tmp, arr.astype(dtype, copy=False))
-        os.replace(tmp, path)  # atomic: a half-written tile never looks finished
+        # atomic: a half-written tile never looks finished; the temporary is created exclusively
+        # (O_EXCL, random name), so a symlink planted in a shared tile folder is never written through
+        tmp = exclusive_temp(path, suffix=".part.npy")
+        try:
+            np.save(tmp, arr.astype(dtype, copy=False))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         bar.update(1)
     bar.close()
     if failed:
@@ -297,9 +300,8 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
                         fingerprint=request_fingerprint(grid, band_names, dtype, request_key),
                         max_consecutive_failures=max_consecutive_failures)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".part")
     fill = nodata if fill_value is None else fill_value
-    with rasterio.open(tmp, "w", **geotiff_profile(grid, n_bands, dtype, nodata)) as dst:
+    with atomic_path(out_path) as tmp, rasterio.open(tmp, "w", **geotiff_profile(grid, n_bands, dtype, nodata)) as dst:
         for tile, f in zip(tiles, files):
             arr = np.load(f)
             if fill is not None and nodata is not None and not (isinstance(fill, float) and np.isnan(fill)):
@@ -309,7 +311,6 @@ def download_to_geotiff(fetch, grid: Grid, out_path, *, band_names, dtype="int16
             dst.set_band_description(i, name)
         if tags:
             dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    os.replace(tmp, out_path)
     if not keep_tiles:
         for f in files:
             f.unlink()
