@@ -536,12 +536,77 @@ def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict
             + (f", with {' and '.join(extras)}" if extras else ", no truth, no Sentinel-1"))
 
 
+SOURCES = ("sample", "folder", "earth_engine")
+
+
+def _non_finite(obj) -> bool:
+    """True when a JSON value holds NaN or +-Infinity anywhere (Python's json reads both)."""
+    if isinstance(obj, float):
+        return not np.isfinite(obj)
+    if isinstance(obj, dict):
+        return any(_non_finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_non_finite(v) for v in obj)
+    return False
+
+
+def read_manifest(folder) -> dict | None:
+    """``<folder>/scene.json`` checked (None when absent): an object without NaN or infinite
+    values, ``source`` one of :data:`SOURCES`, ``aoi`` a (west, south, east, north) box in
+    degrees or a GeoJSON geometry, ``years`` whole years. Anything else raises ValueError naming
+    the file and the entry (never quoting it). ``source: earth_engine`` is kept only when the
+    file lists the folder's stacks as a download writes them (:meth:`Scene.write`); a hand-written
+    label on a folder of one's own stacks is read as ``folder``, with a warning."""
+    from .params import _BAD, Param
+
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    info = read_json(path, SCENE_JSON)
+    if _non_finite(info):
+        raise ValueError(f"{path} holds NaN or infinite numbers; expected {SCENE_JSON}")
+    if "source" in info and info["source"] not in SOURCES:
+        raise ValueError(f"{path}: its 'source' is not one of {', '.join(SOURCES)}")
+    if info.get("aoi") is not None and Param("aoi")._checked(info["aoi"]) is _BAD:
+        raise ValueError(f"{path}: its 'aoi' is not a (west, south, east, north) box in degrees (west < east, "
+                         "south < north) or a GeoJSON geometry")
+    years = info.get("years")
+    if years is not None and (not isinstance(years, list) or not years or not all(
+            isinstance(y, int) and not isinstance(y, bool) and 1900 <= y <= 2100 for y in years)):
+        raise ValueError(f"{path}: its 'years' is not a list of years; expected {SCENE_JSON}")
+    if info.get("source") == "earth_engine":
+        files = info.get("files") if isinstance(info.get("files"), dict) else {}
+        stacks = [f for k, f in files.items() if str(k).startswith("landsat_") and isinstance(f, str)]
+        ok = bool(stacks) and info.get("aoi") is not None and years is not None
+        try:
+            ok = ok and all(inside(folder, f, str(path)).is_file() for f in stacks)
+        except ValueError:
+            ok = False
+        if not ok:
+            warnings.warn(f"{path} says source 'earth_engine' but is not the record of a download here (it lists "
+                          "no stacks of this folder, or no area and years): the folder is read as your own stacks "
+                          "(source 'folder')", UserWarning, stacklevel=3)
+            info = {**info, "source": "folder"}
+    return info
+
+
+class EarthEngineUnavailableError(RuntimeError):
+    """An area was asked for on Earth Engine, which is not available (no package, no credentials,
+    no connection); nothing else is used in its place."""
+
+
 def _earth_engine_manifest(data_dir) -> dict | None:
     """scene.json of an Earth Engine download in ``data_dir`` (notebook 01's output), or None."""
-    if data_dir is None or not (Path(data_dir) / MANIFEST).exists():
+    if data_dir is None:
         return None
-    info = read_json(Path(data_dir) / MANIFEST, SCENE_JSON)
-    return info if info.get("source") == "earth_engine" and info.get("aoi") else None
+    info = read_manifest(data_dir)
+    return info if info and info.get("source") == "earth_engine" and info.get("aoi") else None
+
+
+def _aoi_text(aoi) -> str:
+    if isinstance(aoi, (list, tuple)) and len(aoi) == 4:
+        return "(" + ", ".join(f"{float(v):g}" for v in aoi) + ")"
+    return "given as GeoJSON"
 
 
 def _same_request(info: dict, aoi, years, indices) -> bool:
@@ -625,6 +690,17 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
                 gee.collect_landsat_to_dir(folder / LANDSAT_DIR, aoi=aoi, start_year=y0, end_year=y1, indices=want,
                                            llr_asset=llr_asset)
             source, years = "earth_engine", None
+        elif aoi is not None:
+            earlier = _earth_engine_manifest(data_dir)
+            if earlier is None or not _same_request(earlier, aoi, (earlier["years"][0], earlier["years"][-1]),
+                                                    earlier.get("indices") or ()):
+                # never another area in its place (e.g. the sample): the user asked for this one
+                raise EarthEngineUnavailableError(
+                    f"use_gee=True for the area {_aoi_text(aoi)}, but Earth Engine is not available (see the line "
+                    "above: the earthengine-api package, credentials from `earthengine authenticate` and a Cloud "
+                    "project are needed, docs/earth_engine.md); data_dir "
+                    f"{data_dir} is not a download of this area, so it is not used in its place")
+            print(f"Earth Engine not available: using the composites of this area already in {data_dir}")
         else:
             print(f"Earth Engine not available: using {data_dir} instead")
     if folder is None:
@@ -633,9 +709,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         folder = Path(data_dir)
         if not folder.is_dir():
             raise FileNotFoundError(f"data_dir {folder} is not a folder (absolute: {folder.resolve()})")
-    manifest = None
-    if (folder / MANIFEST).exists():
-        manifest = read_json(folder / MANIFEST, SCENE_JSON)
+    manifest = read_manifest(folder)
     if source is None:
         if (folder / "sample_manifest.json").exists():
             source = "sample"
@@ -650,7 +724,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
     truth = _read_truth(folder, first.grid)
     s1 = load_sentinel1(folder / S1_DIR, landsat_grid=first.grid, chunks=chunks)
     if aoi is None:
-        aoi = tuple(manifest["aoi"]) if manifest and manifest.get("aoi") else None
+        aoi = manifest["aoi"] if manifest and manifest.get("aoi") else None
     if aoi is None:
         aoi = tuple(round(v, 6) for v in first.grid.bounds_lonlat())
     scene = Scene(stacks, truth, s1, source, folder, _describe(source, folder, stacks, truth, s1, manifest),

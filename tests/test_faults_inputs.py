@@ -227,7 +227,7 @@ FILE_FAULTS = [
     Fault("empty-file", "inputs", "0-byte landsat/ndvi.tif", NOT_SUPPORTED, RasterFileError,
           r"landsat/ndvi\.tif is an empty file \(0 bytes\), " + STACK, _bytes(b"")),
     Fault("text-file", "inputs", "text file renamed ndvi.tif", NOT_SUPPORTED, RasterFileError,
-          r"landsat/ndvi\.tif is a text file \(28 bytes, starting 'year,ndvi\\n2000,0\.41\\n2001,0\.5'\), " + STACK,
+          r"landsat/ndvi\.tif is a text file \(28 bytes\), " + STACK,
           _bytes(b"year,ndvi\n2000,0.41\n2001,0.5")),
     Fault("png-signature", "inputs", "PNG signature with a broken body, named ndvi.tif",
           "RasterioIOError: `libpng: bad header (invalid type)` without the file name", RasterFileError,
