@@ -8,7 +8,7 @@ Usage::
 The sites table (CSV, GeoJSON or GeoPackage) has one row per site: ``site_id``, and either
 ``data_dir`` (a scene folder, see :mod:`ltlib.scene`) or an area for Earth Engine (a polygon
 geometry in GeoJSON/GeoPackage, or ``bbox`` = "west,south,east,north" in a CSV); optional
-columns are notebook parameters (:data:`SITE_COLUMNS`), per site. Unknown columns and bad
+columns are notebook parameters (:data:`SITE_SPECS`), per site. Unknown columns and bad
 values are refused before anything runs, naming the row and the column.
 
 Each site's notebooks run in order with papermill into ``<out>/<site_id>/<notebook>/``; sites
@@ -30,40 +30,25 @@ import math
 import multiprocessing
 import os
 import re
-import sqlite3
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import io
+from .params import LANDTRENDR_SPECS, NOTEBOOK_PARAMETERS
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ALL_NOTEBOOKS = ("01_collect_landsat", "02_fit_landtrendr", "03_cluster_trajectories", "04_classify_trajectories",
                  "05_detect_sar_change")
-#: Optional per-site columns: parameter name -> (type, which notebooks take it).
-SITE_COLUMNS = {
-    "start_year": (int, ("01",)),
-    "end_year": (int, ("01",)),
-    "indices": (list, ("01",)),
-    "index": (str, ("02",)),
-    "ee_project": (str, ALL_NOTEBOOKS),
-    "use_gee": (bool, ALL_NOTEBOOKS),
-    "max_segments": (int, ("02",)),
-    "spike_threshold": (float, ("02",)),
-    "vertex_count_overshoot": (int, ("02",)),
-    "prevent_one_year_recovery": (bool, ("02",)),
-    "recovery_threshold": (float, ("02",)),
-    "pval_threshold": (float, ("02",)),
-    "best_model_proportion": (float, ("02",)),
-    "min_observations_needed": (int, ("02",)),
-    "loss_mag_min": (float, ("02",)),
-    "gain_mag_min": (float, ("02",)),
-    "mmu": (int, ("02",)),
-    "n_clusters": (int, ("03",)),
-    "epochs": (int, ("04",)),
-}
+#: Per-site columns: notebook parameters, typed and ranged by ltlib.params.NOTEBOOK_PARAMETERS (one
+#: schema for notebooks and batches). Each goes to every notebook that has a parameter of its name,
+#: except the years: notebook 01 cuts the scene to them and the later notebooks read that scene.
+SITE_PARAMETERS = ("start_year", "end_year", "indices", "index", "ee_project", "use_gee", *LANDTRENDR_SPECS,
+                   "loss_mag_min", "gain_mag_min", "mmu", "n_clusters", "epochs")
+SITE_SPECS = {name: next(spec[name] for spec in NOTEBOOK_PARAMETERS.values() if name in spec)
+              for name in SITE_PARAMETERS}
+_FIRST_ONLY = ("start_year", "end_year")
 ID_COLUMNS = ("site_id", "data_dir", "bbox", "geometry")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -82,188 +67,220 @@ class Site:
     params: dict = field(default_factory=dict)
 
     def parameters(self, notebook: str, out: Path) -> dict:
-        """The papermill parameters of ``notebook`` for this site, batch folder ``out``."""
-        site_dir = out / self.site_id
+        """The papermill parameters of ``notebook`` for this site, batch folder ``out``.
+
+        Every path is absolute (``out`` resolved against the current folder here, once): the
+        notebooks run with the kernel in ``notebooks/``, where a relative path means another
+        folder. A site with an area gets ``data_dir=None``: without Earth Engine, notebook 01
+        stops saying so, never falling back to the notebook's default (the sample)."""
+        site_dir = Path(out).resolve() / self.site_id
         p = {"output_dir": str(site_dir / notebook)}
         if notebook == "01_collect_landsat":
             if self.data_dir is not None:
                 p["data_dir"] = str(Path(self.data_dir).resolve())
             if self.aoi is not None:
-                p.update(aoi=list(self.aoi), use_gee=True)
+                p.update(aoi=list(self.aoi), use_gee=True, data_dir=None)
         else:
             p["data_dir"] = str(site_dir / "01_collect_landsat")
             if self.aoi is not None:
                 p["use_gee"] = True
         for name, value in self.params.items():
-            if any(notebook.startswith(n) for n in SITE_COLUMNS[name][1]):
+            if name in NOTEBOOK_PARAMETERS[notebook] and (name not in _FIRST_ONLY or notebook == ALL_NOTEBOOKS[0]):
                 p[name] = value
         return p
 
 
 # --------------------------------------------------------------------------- reading the table
-def _parse(value, kind, row, column):
+_LIST_KINDS = ("indices", "models", "ints", "numbers")
+
+
+def _shown(value) -> str:
+    """A value from the table for a message: quoted when short and printable, else only its kind
+    and length (a table may be a file linked here by mistake; its content stays out of reports)."""
+    text = str(value)
+    if len(text) <= 40 and text.isprintable():
+        return repr(value) if not isinstance(value, str) else repr(text)
+    return f"a {type(value).__name__} of {len(text)} characters"
+
+
+def _from_text(spec, text: str):
+    """A CSV cell (text) as the value of ``spec``'s kind; unparsable text is returned as is and
+    refused by the spec's check."""
+    from .params import _BAD, _parse_literal
+
+    if spec.kind in ("int", "number"):
+        v = _parse_literal(text)
+        return text if v is _BAD or isinstance(v, bool) else v
+    if spec.kind == "bool":
+        low = text.lower()
+        return True if low in ("true", "1", "yes") else False if low in ("false", "0", "no") else text
+    if spec.kind in _LIST_KINDS:
+        return [v for v in re.split(r"[;,\s]+", text) if v]
+    return text
+
+
+def _parameter(path, row, sid, column, value):
+    """One per-site parameter checked against the notebooks' schema (params.NOTEBOOK_PARAMETERS)."""
+    from .params import ParameterError
+
+    spec = SITE_SPECS[column]
     if isinstance(value, str):
         value = value.strip()
         if value == "":
             return None
+        value = _from_text(spec, value)
     if value is None:
         return None
     try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes"):
-                return True
-            if str(value).lower() in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if kind is int:
-            f = float(value)
-            if f != int(f):
-                raise ValueError
-            return int(f)
-        if kind is float:
-            f = float(value)
-            if not math.isfinite(f):
-                raise ValueError
-            return f
-        if kind is list:
-            items = value if isinstance(value, list) else re.split(r"[;,\s]+", str(value))
-            return [str(v).strip().upper() for v in items if str(v).strip()]
-        return str(value)
-    except (TypeError, ValueError):
-        raise SitesError(f"row {row}, column {column!r}: {value!r} is not a valid {kind.__name__}") from None
+        v = spec.strict(column, value, "site")
+    except ParameterError:
+        raise SitesError(f"{path}: row {row} ({sid}), column {column!r}: {_shown(value)} is not valid; it must be "
+                         f"{spec.expected}") from None
+    if spec.kind == "index":
+        v = v.upper()
+    if spec.kind == "indices":
+        v = [x.upper() for x in v]
+    return v
 
 
-def _bbox(value, row, column) -> tuple:
+def _bbox(value, path, row, column) -> tuple:
     parts = value if isinstance(value, (list, tuple)) else re.split(r"[;,\s]+", str(value).strip())
     try:
         w, s, e, n = (float(v) for v in parts)
     except (TypeError, ValueError):
-        raise SitesError(f"row {row}, column {column!r}: {value!r} is not 'west,south,east,north' in degrees") from None
-    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-        raise SitesError(f"row {row}, column {column!r}: {value!r} is not a west < east, south < north box in degrees")
+        raise SitesError(f"{path}: row {row}, column {column!r}: {_shown(value)} is not 'west,south,east,north' in "
+                         "degrees") from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):  # also refuses NaN and infinities
+        raise SitesError(f"{path}: row {row}, column {column!r}: {_shown(value)} is not a west < east, south < north "
+                         "box in degrees (longitude within -180..180, latitude within -90..90)")
     return (w, s, e, n)
 
 
-def _bbox_of_coords(coords) -> tuple:
-    flat = []
+def _check_geometry(geom, path, row) -> tuple:
+    """The (west, south, east, north) of a site's polygon, after checking it: a valid, non-empty
+    Polygon or MultiPolygon with longitudes in [-180, 180] and latitudes in [-90, 90]."""
+    import shapely
 
-    def walk(c):
-        if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)):
-            flat.append((float(c[0]), float(c[1])))
-        else:
-            for x in c:
-                walk(x)
-
-    walk(coords)
-    xs, ys = [p[0] for p in flat], [p[1] for p in flat]
-    return (min(xs), min(ys), max(xs), max(ys))
+    where = f"{path}: row {row}, the geometry"
+    if geom is None or shapely.is_empty(geom):
+        raise SitesError(f"{where} is empty; expected a polygon of the site (EPSG:4326 lon/lat)")
+    if shapely.get_type_id(geom) not in (3, 6):  # Polygon, MultiPolygon
+        raise SitesError(f"{where} is a {geom.geom_type}; expected a Polygon or MultiPolygon of the site")
+    w, s, e, n = shapely.bounds(geom).tolist()
+    if not all(math.isfinite(v) for v in (w, s, e, n)):
+        raise SitesError(f"{where} has coordinates that are not finite numbers")
+    if not (-180 <= w and e <= 180 and -90 <= s and n <= 90):
+        raise SitesError(f"{where} reaches ({w:g}, {s:g}, {e:g}, {n:g}): outside longitude -180..180 or latitude "
+                         "-90..90; the table must be in EPSG:4326 (lon/lat degrees)")
+    if not shapely.is_valid(geom):
+        raise SitesError(f"{where} is not a valid polygon ({shapely.is_valid_reason(geom).split('[')[0].strip()})")
+    if not (w < e and s < n):
+        raise SitesError(f"{where} has no area")
+    return (w, s, e, n)
 
 
 def _rows_csv(path: Path) -> list[dict]:
     import csv
 
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None:
-            raise SitesError(f"{path} is empty: expected a header with site_id and data_dir or bbox")
-        return [dict(r) for r in reader]
-
-
-def _rows_geojson(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise SitesError(f"{path} is not valid GeoJSON: {err}") from None
-    if data.get("type") != "FeatureCollection":
-        raise SitesError(f"{path}: expected a GeoJSON FeatureCollection, got type {data.get('type')!r}")
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                raise SitesError(f"{path} is empty: expected a header with site_id and data_dir or bbox")
+            rows = []
+            for i, r in enumerate(reader, start=1):
+                if None in r or any(v is None for v in r.values()):
+                    raise SitesError(f"{path}: row {i} has {'more' if None in r else 'fewer'} cells than the header")
+                rows.append(dict(r))
+    except (UnicodeDecodeError, csv.Error):
+        raise SitesError(f"{path} is not a UTF-8 CSV table (it looks binary or damaged)") from None
+    if "geometry" in (reader.fieldnames or []):
+        raise SitesError(f"{path}: a CSV gives a site's area in the column 'bbox' (west,south,east,north), not "
+                         "'geometry' (use GeoJSON or GeoPackage for polygons)")
+    return rows
+
+
+def _rows_vector(path: Path, driver: str) -> list[dict]:
+    """Rows of a GeoJSON or GeoPackage read through GDAL/OGR (pyogrio); geometries checked."""
+    try:
+        import pyogrio
+        import pyogrio.raw
+        import shapely
+    except ImportError:
+        raise ImportError("reading a GeoJSON or GeoPackage sites table needs pyogrio and shapely: "
+                          "pip install pyogrio shapely (or use a CSV table with a bbox column)") from None
+    kind = {"GeoJSON": "GeoJSON", "GPKG": "GeoPackage"}[driver]
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # noqa: BLE001 - GDAL's messages may quote the file: say what it is not
+        raise SitesError(f"{path} could not be read as {kind} (damaged, empty or another format)") from None
+    features = [name for name, gtype in layers if gtype is not None]
+    if len(features) != 1:
+        raise SitesError(f"{path}: expected one layer of site polygons, found {len(features)} feature layers")
+    try:
+        info = pyogrio.read_info(path, layer=features[0])
+        if info["driver"] != driver:
+            raise SitesError(f"{path} is a {info['driver']} file, not {kind}")
+        meta, _, geoms, values = pyogrio.raw.read(path, layer=features[0])
+    except SitesError:
+        raise
+    except Exception:  # noqa: BLE001
+        raise SitesError(f"{path} could not be read as {kind} (damaged, empty or another format)") from None
+    crs = meta.get("crs")
+    if crs not in (None, "EPSG:4326", "OGC:CRS84"):
+        raise SitesError(f"{path}: geometries must be in EPSG:4326 (lon/lat), the layer is in {crs}")
+    names = [str(n) for n in meta["fields"]]
     rows = []
-    for i, feat in enumerate(data.get("features", []), start=1):
-        row = dict(feat.get("properties") or {})
-        if feat.get("geometry"):
-            row["geometry"] = _bbox_of_coords(feat["geometry"]["coordinates"])
+    for i in range(len(geoms)):
+        row = {}
+        for name, col in zip(names, values):
+            v = col[i]
+            v = v.item() if hasattr(v, "item") else v
+            if isinstance(v, float) and math.isnan(v):
+                v = None  # OGR reads a null number as NaN
+            row[name] = v
+        geom = shapely.from_wkb(geoms[i]) if geoms[i] is not None else None
+        row["geometry"] = _check_geometry(geom, path, i + 1)
         rows.append(row)
     return rows
 
 
-def _wkb_points(blob: bytes) -> list[tuple[float, float]]:
-    """All (x, y) of a WKB geometry (points, lines, polygons and their multi-forms)."""
-    pts, pos = [], 0
-
-    def geom():
-        nonlocal pos
-        order = "<" if blob[pos] == 1 else ">"
-        gtype = struct.unpack_from(order + "I", blob, pos + 1)[0]
-        pos += 5
-        base, dims = gtype % 1000, 2 + (gtype // 1000 in (1, 2)) + (gtype // 1000 == 3)
-        def coords(n):
-            nonlocal pos
-            for _ in range(n):
-                x, y = struct.unpack_from(order + "dd", blob, pos)
-                pts.append((x, y))
-                pos += 8 * dims
-        if base == 1:
-            coords(1)
-        elif base == 2:
-            n = struct.unpack_from(order + "I", blob, pos)[0]; pos += 4; coords(n)  # noqa: E702
-        elif base == 3:
-            rings = struct.unpack_from(order + "I", blob, pos)[0]; pos += 4  # noqa: E702
-            for _ in range(rings):
-                n = struct.unpack_from(order + "I", blob, pos)[0]; pos += 4; coords(n)  # noqa: E702
-        elif base in (4, 5, 6, 7):
-            n = struct.unpack_from(order + "I", blob, pos)[0]; pos += 4  # noqa: E702
-            for _ in range(n):
-                geom()
-        else:
-            raise ValueError(f"WKB geometry type {gtype}")
-
-    geom()
-    return pts
+#: Names a site may not have: the batch's own files in ``--out`` and names Windows reserves.
+RESERVED_NAMES = {"report.csv", "report_by_year.csv", "report.html", "disturbed_area.png", "sites_map.png",
+                  "batch.json", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                  *(f"lpt{i}" for i in range(1, 10))}
+MAX_SITE_ID = 64
 
 
-def _gpkg_geometry_bbox(blob: bytes) -> tuple:
-    """The bbox of a GeoPackage geometry blob (header 'GP', flags, srs id, envelope, WKB)."""
-    if blob[:2] != b"GP":
-        raise ValueError("not a GeoPackage geometry")
-    flags = blob[3]
-    env = (0, 32, 48, 48, 64)[(flags >> 1) & 0b111]
-    pts = _wkb_points(blob[8 + env:])
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-def _rows_gpkg(path: Path) -> list[dict]:
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        tables = con.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'").fetchall()
-    except sqlite3.DatabaseError as err:
-        raise SitesError(f"{path} is not a GeoPackage ({err})") from None
-    if len(tables) != 1:
-        raise SitesError(f"{path}: expected one feature table, found {len(tables)}")
-    table = tables[0][0]
-    geom_col, srs = con.execute("SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
-                                (table,)).fetchone()
-    if srs not in (4326, 0, -1):
-        raise SitesError(f"{path}: geometries must be in EPSG:4326 (lon/lat), the table has srs_id {srs}")
-    cur = con.execute(f'SELECT * FROM "{table}"')
-    names = [d[0] for d in cur.description]
-    rows = []
-    for i, values in enumerate(cur.fetchall(), start=1):
-        row = {k: v for k, v in zip(names, values) if k not in (geom_col, "fid")}
-        blob = values[names.index(geom_col)]
-        if blob is not None:
-            try:
-                row["geometry"] = _gpkg_geometry_bbox(bytes(blob))
-            except (ValueError, struct.error, IndexError) as err:
-                raise SitesError(f"{path}: row {i}, column {geom_col!r}: unreadable geometry ({err})") from None
-        rows.append(row)
-    con.close()
-    return rows
+def _site_id(value, path, row, seen: dict) -> str:
+    sid = str(value if value is not None else "").strip()
+    if not sid or len(sid) > MAX_SITE_ID or not _SITE_ID.match(sid) or sid.endswith("."):
+        shown = _shown(sid) if len(sid) <= MAX_SITE_ID else f"a name of {len(sid)} characters"
+        raise SitesError(f"{path}: row {row}, column 'site_id': {shown} must be a name of 1 to {MAX_SITE_ID} letters, "
+                         "digits, '_', '-' or '.' that starts with a letter or digit and does not end with '.' (it "
+                         "names the site's folder)")
+    low = sid.lower()
+    if low in RESERVED_NAMES or low.split(".")[0] in RESERVED_NAMES:
+        raise SitesError(f"{path}: row {row}, column 'site_id': {sid!r} is a reserved name (a file of the batch "
+                         "report, or a name Windows reserves); choose another")
+    if low in seen:
+        raise SitesError(f"{path}: row {row}, column 'site_id': {sid!r} appears twice (as {seen[low]!r} in row "
+                         f"{list(seen).index(low) + 1}; names are compared ignoring case, as folders on macOS and "
+                         "Windows are)")
+    seen[low] = sid
+    return sid
 
 
 def read_sites(path) -> list[Site]:
-    """Read and check a sites table (CSV, GeoJSON or GeoPackage); see the module docstring.
+    """Read and check a sites table (CSV, GeoJSON or GeoPackage) completely, before any site runs.
+
+    Every value is checked against the notebooks' own schema (:data:`SITE_SPECS`, from
+    :data:`ltlib.params.NOTEBOOK_PARAMETERS`): types, ranges (NaN and infinities refused), year
+    order; ``site_id`` a safe folder name (letters, digits, ``_-.``; at most
+    :data:`MAX_SITE_ID` characters; not a reserved name such as ``report.html``), unique ignoring
+    case; a polygon valid, in lon/lat degrees; a ``bbox`` west < east, south < north in range.
+    GeoJSON and GeoPackage are read through GDAL (pyogrio) and their geometries checked with
+    shapely. Messages never quote long values (a table could be a file linked by mistake).
 
     Raises
     ------
@@ -271,48 +288,52 @@ def read_sites(path) -> list[Site]:
         For an unknown column or a bad value, naming the row (1 = first site) and the column;
         for duplicate ``site_id``; for a row with neither or both of ``data_dir`` and an area.
     """
+    from .params import _cross_checks
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"sites table {path} does not exist")
+    if not path.is_file():
+        raise SitesError(f"{path} is a folder, expected a sites table (.csv, .geojson or .gpkg)")
     suffix = path.suffix.lower()
-    readers = {".csv": _rows_csv, ".geojson": _rows_geojson, ".json": _rows_geojson, ".gpkg": _rows_gpkg}
-    if suffix not in readers:
+    if suffix == ".csv":
+        rows = _rows_csv(path)
+    elif suffix in (".geojson", ".json"):
+        rows = _rows_vector(path, "GeoJSON")
+    elif suffix == ".gpkg":
+        rows = _rows_vector(path, "GPKG")
+    else:
         raise SitesError(f"{path}: a sites table is .csv, .geojson or .gpkg, not {suffix or 'no extension'}")
-    rows = readers[suffix](path)
     if not rows:
         raise SitesError(f"{path} has no sites")
-    sites, seen = [], set()
+    sites, seen = [], {}
     for i, row in enumerate(rows, start=1):
-        unknown = [c for c in row if c not in ID_COLUMNS and c not in SITE_COLUMNS]
+        unknown = [c for c in row if c not in ID_COLUMNS and c not in SITE_SPECS]
         if unknown:
-            raise SitesError(f"{path}: row {i}, column {unknown[0]!r} is not a site column; known: "
-                             f"{', '.join(ID_COLUMNS + tuple(SITE_COLUMNS))}")
-        sid = str(row.get("site_id") or "").strip()
-        if not _SITE_ID.match(sid):
-            raise SitesError(f"{path}: row {i}, column 'site_id': {sid!r} must be a name of letters, digits, "
-                             "'_', '-' or '.' (it names the site's folder)")
-        if sid in seen:
-            raise SitesError(f"{path}: row {i}, column 'site_id': {sid!r} appears twice")
-        seen.add(sid)
-        data_dir = (str(row["data_dir"]).strip() or None) if row.get("data_dir") not in (None, "") else None
-        aoi = None
-        if row.get("geometry") is not None:
-            aoi = tuple(row["geometry"])
+            raise SitesError(f"{path}: row {i}, column {_shown(unknown[0])} is not a site column; known: "
+                             f"{', '.join(ID_COLUMNS + tuple(SITE_SPECS))}")
+        sid = _site_id(row.get("site_id"), path, i, seen)
+        data_dir = row.get("data_dir")
+        data_dir = str(data_dir).strip() or None if data_dir is not None else None
+        aoi = row.get("geometry")
         if row.get("bbox") not in (None, ""):
-            aoi = _bbox(row["bbox"], i, "bbox")
+            if aoi is not None:
+                raise SitesError(f"{path}: row {i} ({sid}): give a polygon or a bbox, not both")
+            aoi = _bbox(row["bbox"], path, i, "bbox")
         if (data_dir is None) == (aoi is None):
             raise SitesError(f"{path}: row {i} ({sid}): give either data_dir (a scene folder) or an area "
                              "(bbox / geometry) for Earth Engine")
         if data_dir is not None and not Path(data_dir).is_absolute():
             data_dir = str((path.parent / data_dir).resolve())  # relative to the table, as GIS users expect
         params = {}
-        for col, (kind, _) in SITE_COLUMNS.items():
+        for col in SITE_SPECS:
             if col in row:
-                v = _parse(row[col], kind, i, col)
+                v = _parameter(path, i, sid, col, row[col])
                 if v is not None:
                     params[col] = v
-        if "index" in params:
-            params["index"] = params["index"].upper()
+        problems = _cross_checks({k: params[k] for k in ("start_year", "end_year") if k in params})
+        if problems:
+            raise SitesError(f"{path}: row {i} ({sid}): {problems[0]}")
         sites.append(Site(sid, data_dir, aoi, params))
     return sites
 
@@ -375,7 +396,7 @@ def run_site(site: Site, out, notebooks=ALL_NOTEBOOKS, *, kernel: str = "python3
     """
     import papermill as pm
 
-    out = Path(out)
+    out = Path(out).resolve()  # the kernel runs in notebooks/: only absolute paths mean the same there
     t0 = time.perf_counter()
     status = {"site_id": site.site_id, "notebooks": {}, "stopped": {}, "error": None}
     for nb in notebooks:
@@ -418,14 +439,65 @@ def default_workers() -> int:
     return max(1, min(cores // 2, int(mem_gb // 4)))
 
 
+BATCH_FILE = "batch.json"
+#: Files of a batch in ``--out``: their presence without this batch's batch.json means another batch.
+BATCH_OUTPUTS = ("report.csv", "report_by_year.csv", "report.html", BATCH_FILE)
+
+
+class OutFolderError(ValueError):
+    """``--out`` holds another batch's files (pass overwrite / --overwrite to replace them)."""
+
+
+def claim_out(out, sites, *, table=None, overwrite: bool = False) -> Path:
+    """Check that ``out`` is this batch's folder (or new) and record the batch in ``<out>/batch.json``.
+
+    A folder with a batch report or ``batch.json`` of other sites (a different table), or with
+    ``<site>/status.json`` files of sites not in this table, belongs to another batch: refused
+    with :class:`OutFolderError` naming what was found, unless ``overwrite``. The same table
+    (same file, or the same site ids) run again resumes. Returns ``out`` resolved."""
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise OutFolderError(f"--out {out} is a file, not a folder")
+    ids = sorted(s.site_id for s in sites)
+    table = str(Path(table).resolve()) if table is not None else None
+    record = {"sites_table": table, "site_ids": ids}
+    if out.is_dir() and not overwrite:
+        found = None
+        if (out / BATCH_FILE).exists():
+            try:
+                old = json.loads((out / BATCH_FILE).read_text())
+                same = isinstance(old, dict) and (old.get("site_ids") == ids or
+                                                  table is not None and old.get("sites_table") == table)
+            except ValueError:
+                same = False
+            found = None if same else f"{BATCH_FILE} of another batch (other sites or another table)"
+        else:
+            reports = [n for n in BATCH_OUTPUTS if (out / n).exists()]
+            known = {s.site_id for s in sites}
+            others = sorted(p.parent.name for p in out.glob("*/status.json") if p.parent.name not in known)
+            if reports:
+                found = f"a batch report ({', '.join(reports)}) not made by this table"
+            elif others:
+                found = f"status.json of {len(others)} other site(s) ({', '.join(others[:3])})"
+        if found:
+            raise OutFolderError(f"--out {out} holds {found}; choose another folder, or pass --overwrite "
+                                 "(overwrite=True) to replace that batch's report (its site folders are kept)")
+    io.write_json(out / BATCH_FILE, record)
+    return out
+
+
 def run(sites, out, *, notebooks=ALL_NOTEBOOKS, workers: int | None = None, dask_address: str | None = None,
-        progress: bool = True) -> list[dict]:
-    """Run every site (see :func:`run_site`) and write the cross-site report; returns the statuses."""
+        progress: bool = True, table=None, overwrite: bool = False) -> list[dict]:
+    """Run every site (see :func:`run_site`) and write the cross-site report; returns the statuses.
+
+    ``out`` is resolved against the current folder here, once (the notebooks run in
+    ``notebooks/``) and checked with :func:`claim_out` before any site runs. The report is
+    written for the sites that finished whatever happens to the others (an error outside a
+    notebook, a lost worker, Ctrl-C): those are recorded as failed."""
     from tqdm.auto import tqdm
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     sites = list(sites)
+    out = claim_out(out, sites, table=table, overwrite=overwrite)
     notebooks = tuple(notebooks)
     bar = tqdm(total=len(sites) * len(notebooks), desc="sites x notebooks", unit="notebook", disable=not progress)
     statuses = []
@@ -435,31 +507,51 @@ def run(sites, out, *, notebooks=ALL_NOTEBOOKS, workers: int | None = None, dask
         bar.update(len(notebooks))
         bar.set_postfix_str(f"{status['site_id']}: {site_state(status)}")
 
-    if dask_address:
+    def result(site, get):
         try:
-            from distributed import Client, as_completed
-        except ImportError:
-            raise ImportError("dask_address needs dask.distributed: pip install 'dask[distributed]'") from None
-        with Client(dask_address) as client:
-            futures = [client.submit(run_site, s, out, notebooks, pure=False) for s in sites]
-            for f in as_completed(futures):
-                done(f.result())
-    else:
-        n = workers or default_workers()
-        if n == 1:
-            for s in sites:
-                done(run_site(s, out, notebooks))
+            done(get())
+        except Exception as err:  # noqa: BLE001 - the site's run itself broke (a lost worker ...): record it
+            done(_broken(site, out, notebooks, err))
+
+    try:
+        if dask_address:
+            try:
+                from distributed import Client, as_completed
+            except ImportError:
+                raise ImportError("dask_address needs dask.distributed: pip install 'dask[distributed]'") from None
+            with Client(dask_address) as client:
+                futures = {client.submit(run_site, s, out, notebooks, pure=False): s for s in sites}
+                for f in as_completed(futures):
+                    result(futures[f], f.result)
         else:
-            # one process per site: papermill clients in threads of one process can stall each other
-            ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                for f in cf.as_completed([pool.submit(run_site, s, out, notebooks) for s in sites]):
-                    done(f.result())
-    bar.close()
-    order = {s.site_id: i for i, s in enumerate(sites)}
-    statuses.sort(key=lambda s: order[s["site_id"]])
-    write_report(sites, out, statuses)
+            n = workers or default_workers()
+            if n == 1:
+                for s in sites:
+                    result(s, lambda s=s: run_site(s, out, notebooks))
+            else:
+                # one process per site: papermill clients in threads of one process can stall each other
+                ctx = multiprocessing.get_context("spawn")
+                with cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+                    futures = {pool.submit(run_site, s, out, notebooks): s for s in sites}
+                    for f in cf.as_completed(futures):
+                        result(futures[f], f.result)
+    finally:  # the report of what finished, whatever stopped the rest
+        bar.close()
+        order = {s.site_id: i for i, s in enumerate(sites)}
+        statuses.sort(key=lambda s: order[s["site_id"]])
+        write_report(sites, out, statuses)
     return statuses
+
+
+def _broken(site: Site, out: Path, notebooks, err) -> dict:
+    """The status of a site whose run broke outside its notebooks, written to its status.json."""
+    status = {"site_id": site.site_id, "notebooks": {nb: "not run" for nb in notebooks}, "stopped": {},
+              "error": {"notebook": "batch", "message": _first_line(err)}, "seconds": None}
+    try:
+        io.write_json(out / site.site_id / "status.json", status)
+    except OSError:
+        pass  # the report still lists it as failed
+    return status
 
 
 # --------------------------------------------------------------------------- the report
@@ -467,7 +559,10 @@ def _summary(out: Path, site_id: str, notebook: str) -> dict | None:
     path = out / site_id / notebook / "summary.json"
     if not path.exists():
         return None
-    s = json.loads(path.read_text())
+    try:
+        s = io.read_json(path, "the summary of a notebook run")
+    except (OSError, ValueError):
+        return None  # a damaged summary: the site's row says what its status.json says
     return s if s.get("status") == "complete" else None
 
 
@@ -532,14 +627,21 @@ def write_report(sites, out, statuses=None) -> dict[str, Path]:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    out = Path(out)
+    out = Path(out).resolve()
     by_status = {s["site_id"]: s for s in (statuses or [])}
     for site in sites:
         if site.site_id not in by_status and (out / site.site_id / "status.json").exists():
-            by_status[site.site_id] = json.loads((out / site.site_id / "status.json").read_text())
+            try:
+                by_status[site.site_id] = io.read_json(out / site.site_id / "status.json", "a site's status")
+            except (OSError, ValueError):
+                pass  # reported as "not run"
     rows, years = [], []
     for site in sites:
-        r, y = site_row(out, site, by_status.get(site.site_id))
+        try:
+            r, y = site_row(out, site, by_status.get(site.site_id))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # a summary of another layout
+            r, y = {"site_id": site.site_id, "status": "failed", "failed_notebook": "report",
+                    "error": f"its summary.json files could not be read ({type(err).__name__})"}, []
         rows.append(r)
         years += y
     report = pd.DataFrame(rows)
@@ -597,12 +699,9 @@ def main(argv=None) -> int:
                     help="notebooks to run by number or name, e.g. 01 02 (default: 01-05)")
     ap.add_argument("--workers", type=int, default=None, help="sites at once (default: sized to the machine)")
     ap.add_argument("--dask-address", default=None, help="run the sites on this dask.distributed scheduler")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace the report of another batch in --out (its site folders are kept)")
     a = ap.parse_args(argv)
-    try:
-        sites = read_sites(a.sites)
-    except (SitesError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     notebooks = ALL_NOTEBOOKS
     if a.notebooks:
         chosen = [n for n in ALL_NOTEBOOKS if any(n == x or n.startswith(x) for x in a.notebooks)]
@@ -611,7 +710,14 @@ def main(argv=None) -> int:
             print(f"error: unknown notebook {bad[0]!r}; choose from {', '.join(ALL_NOTEBOOKS)}", file=sys.stderr)
             return 2
         notebooks = tuple(chosen)
-    statuses = run(sites, a.out, notebooks=notebooks, workers=a.workers, dask_address=a.dask_address)
+    try:
+        sites = read_sites(a.sites)
+        out = claim_out(a.out, sites, table=a.sites, overwrite=a.overwrite)  # before any site runs
+    except (SitesError, OutFolderError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    statuses = run(sites, out, notebooks=notebooks, workers=a.workers, dask_address=a.dask_address, table=a.sites,
+                   overwrite=True)  # claimed above
     failed = [s for s in statuses if s["error"]]
     for s in statuses:
         state = site_state(s)
@@ -621,7 +727,7 @@ def main(argv=None) -> int:
             state = "partial, " + "; ".join(f"{nb} stopped: {why}" for nb, why in s["stopped"].items())
         print(f"{s['site_id']}: {state} ({s['seconds']} s; " +
               ", ".join(f"{k[:2]} {v}" for k, v in s["notebooks"].items()) + ")")
-    print(f"report: {Path(a.out) / 'report.csv'} and {Path(a.out) / 'report.html'}")
+    print(f"report: {out / 'report.csv'} and {out / 'report.html'}")
     return 1 if failed else 0
 
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyogrio.raw
 import pytest
 
 from ltlib import batch
@@ -124,7 +125,7 @@ def test_killed_batch_resumes_with_the_unfinished_notebooks_only(site_folders, t
 def test_malformed_tables_give_one_clear_error(tmp_path, site_folders):
     cases = {
         "unknown.csv": ("site_id,data_dir,colour\na,{d},red\n", "row 1, column 'colour' is not a site column"),
-        "badint.csv": ("site_id,data_dir,max_segments\na,{d},six\n", "row 1, column 'max_segments': 'six' is not a valid int"),
+        "badint.csv": ("site_id,data_dir,max_segments\na,{d},six\n", "row 1 \\(a\\), column 'max_segments': 'six' is not valid; it must be an integer >= 1"),
         "dup.csv": ("site_id,data_dir\na,{d}\na,{d}\n", "row 2, column 'site_id': 'a' appears twice"),
         "none.csv": ("site_id,max_segments\na,4\n", "row 1 \\(a\\): give either data_dir"),
         "bbox.csv": ("site_id,bbox\na,\"10,50,9,51\"\n", "row 1, column 'bbox'"),
@@ -154,20 +155,13 @@ def test_geojson_and_geopackage_tables(tmp_path):
     assert p["use_gee"] is True and p["aoi"] == [-112.2, 40.5, -112.1, 40.6] and p["start_year"] == 1990
     p2 = site.parameters("02_fit_landtrendr", tmp_path / "out")
     assert p2["data_dir"].endswith("pit/01_collect_landsat") and "start_year" not in p2 and p2["use_gee"] is True
-    # a minimal GeoPackage (the OGC layout: gpkg_contents, gpkg_geometry_columns, GP blobs)
+    # a GeoPackage written by GDAL (pyogrio), read back through GDAL
     path = tmp_path / "s.gpkg"
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE gpkg_contents (table_name TEXT, data_type TEXT)")
-    con.execute("CREATE TABLE gpkg_geometry_columns (table_name TEXT, column_name TEXT, srs_id INTEGER)")
-    con.execute("CREATE TABLE sites (fid INTEGER PRIMARY KEY, geom BLOB, site_id TEXT, max_segments INTEGER)")
-    con.execute("INSERT INTO gpkg_contents VALUES ('sites', 'features')")
-    con.execute("INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 4326)")
     ring = [(-1.0, 50.0), (-0.5, 50.0), (-0.5, 50.2), (-1.0, 50.2), (-1.0, 50.0)]
     wkb = struct.pack("<BII", 1, 3, 1) + struct.pack("<I", len(ring)) + b"".join(struct.pack("<dd", *p) for p in ring)
-    blob = b"GP" + bytes([0, 0b00000001]) + struct.pack("<i", 4326) + wkb  # no envelope
-    con.execute("INSERT INTO sites (geom, site_id, max_segments) VALUES (?, 'coast', 4)", (blob,))
-    con.commit()
-    con.close()
+    pyogrio.raw.write(path, np.array([wkb], dtype=object), [np.array(["coast"], dtype=object), np.array([4])],
+                      fields=["site_id", "max_segments"], geometry_type="Polygon", crs="EPSG:4326", driver="GPKG",
+                      layer="sites")
     (site,) = batch.read_sites(path)
     assert site.site_id == "coast" and site.aoi == (-1.0, 50.0, -0.5, 50.2) and site.params == {"max_segments": 4}
 
