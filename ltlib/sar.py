@@ -45,6 +45,7 @@ exactly.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -143,13 +144,13 @@ def _check_shapes(arrs, names) -> None:
 
 
 def _check_params(enl, alpha):
+    if isinstance(enl, bool) or not isinstance(enl, numbers.Real) or not np.isfinite(enl) or enl < 1.0:
+        raise ValueError(f"enl (equivalent number of looks) must be a finite number >= 1, got {enl!r}")
     enl = float(enl)
-    if not np.isfinite(enl) or enl < 1.0:
-        raise ValueError(f"enl (equivalent number of looks) must be a finite number >= 1, got {enl}")
     if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0.0 < alpha < 0.5):
+            raise ValueError(f"alpha (significance level) must be a number in (0, 0.5), got {alpha!r}")
         alpha = float(alpha)
-        if not (0.0 < alpha < 0.5):
-            raise ValueError(f"alpha (significance level) must be in (0, 0.5), got {alpha}")
     return enl, alpha
 
 

@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from .sbd import _best_ncc, _blas_threads, _check_clean, _flat_rows, as_dataset, sbd, znormalize
+from .sbd import _best_ncc, _blas_threads, _check_clean, _flat_rows, as_array, as_dataset, sbd, znormalize
 
 #: Implementations :class:`KShape` can run: its own, tslearn's, the ``kshape`` package's.
 ENGINES = ("ltlib", "tslearn", "kshape")
@@ -210,7 +210,7 @@ def _check_orientation(X) -> None:
     a handful of very long series (T >= 50 n) is what a stack passed as years x pixels looks
     like; it is clustered, with a warning.
     """
-    shape = np.shape(X)
+    shape = as_array(X).shape  # series of unequal lengths: a clear error, not numpy's
     if len(shape) == 3 and shape[2] > shape[1]:
         raise ValueError(f"X has shape {shape}: k-Shape takes (n series, T time steps, d variables), and "
                          f"d = {shape[2]} > T = {shape[1]} looks like (n, d, T); pass X.transpose(0, 2, 1), or "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..gaps import fill_gaps
-from .sbd import _flat_rows
+from .sbd import _flat_rows, as_array
 
 
 @dataclass
@@ -53,7 +53,7 @@ def prepare(X, *, min_observations: int = 2) -> Prepared:
     fewer than ``min_observations`` values or is constant after filling (bare rock, water,
     a LandTrendr fit with a single flat segment). See :meth:`Prepared.expand`.
     """
-    X = np.asarray(X)
+    X = as_array(X)
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"X must be a numeric array, got dtype {X.dtype}")
     if X.ndim not in (2, 3) or X.shape[0] < 1 or X.shape[1] < 2:

@@ -41,9 +41,21 @@ def _blas_threads(n_values: int):
 
 
 # ----------------------------------------------------------------------------- input checks
+def as_array(X, name="X") -> np.ndarray:
+    """``np.asarray(X)``; series of unequal lengths raise a ValueError saying so (not numpy's
+    "inhomogeneous shape")."""
+    try:
+        return np.asarray(X)
+    except ValueError:
+        lengths = sorted({len(x) for x in X if hasattr(x, "__len__")})
+        raise ValueError(f"{name}: the series have unequal lengths ({', '.join(map(str, lengths[:5]))} values); "
+                         "k-Shape needs every series of the same length (the same years, NaN for missing "
+                         "ones)") from None
+
+
 def as_dataset(X, *, name="X") -> np.ndarray:
     """(n, T) or (n, T, d) array-like -> float64 (n, T, d); raises ValueError on bad shapes."""
-    X = np.asarray(X)
+    X = as_array(X, name)
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{name} must be a numeric array, got dtype {X.dtype}")
     if X.ndim == 2:

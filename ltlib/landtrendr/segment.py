@@ -73,6 +73,9 @@ def _check_years(years) -> np.ndarray:
     years = np.asarray(years)
     if years.ndim != 1:
         raise ValueError(f"years must be 1-D, got shape {years.shape}")
+    if years.size == 0:
+        raise ValueError("years is empty: segment needs a series of at least one year (LandTrendr fits pixels with "
+                         "at least min_observations_needed valid years)")
     if not np.issubdtype(years.dtype, np.integer):
         if not np.all(np.isfinite(years)) or np.any(years != np.round(years)):
             raise ValueError("years must be integers")
