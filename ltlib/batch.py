@@ -124,8 +124,9 @@ def _parameter(path, row, sid, column, value):
     from .params import ParameterError
 
     spec = SITE_SPECS[column]
+    given = value
     if isinstance(value, str):
-        value = value.strip()
+        value = given = value.strip()
         if value == "":
             return None
         value = _from_text(spec, value)
@@ -134,7 +135,8 @@ def _parameter(path, row, sid, column, value):
     try:
         v = spec.strict(column, value, "site")
     except ParameterError:
-        raise SitesError(f"{path}: row {row} ({sid}), column {column!r}: {_shown(value)} is not valid; it must be "
+        shown = _shown(value if isinstance(value, list) else given)  # a cell as written ('inf', not inf)
+        raise SitesError(f"{path}: row {row} ({sid}), column {column!r}: {shown} is not valid; it must be "
                          f"{spec.expected}") from None
     if spec.kind == "index":
         v = v.upper()

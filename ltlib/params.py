@@ -228,7 +228,13 @@ def check_distdir(distdir, index=None, indices=None) -> int:
     ``distdir`` None takes ``index``'s direction (``indices``: name -> an object with
     ``distdir``; default ``config.INDICES``), or -1 without an index. A ``distdir`` that
     contradicts the index's direction gives a warning: LandTrendr would take every
-    disturbance for a recovery and the loss maps would be empty."""
+    disturbance for a recovery and the loss maps would be empty.
+
+    A ``distdir`` given without ``index`` is taken as given, without a warning: the values
+    carry no index name, and ``distdir=1`` is right for indices that rise on disturbance (TCB)
+    and for any series of the user's own. Give ``index=`` to have the direction checked (or
+    derived); ltlib's own callers (:func:`ltlib.landtrendr.run`, notebook 02) derive it from
+    the stack's index, so only a direct ``segment(values, distdir=...)`` call is unchecked."""
     info = None
     if index is not None:
         indices = config.INDICES if indices is None else indices

@@ -18,7 +18,8 @@ from typing import Callable
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ("tests/test_faults_inputs.py", "tests/test_faults_params.py", "tests/test_faults_writes.py")
+FILES = ("tests/test_faults_inputs.py", "tests/test_faults_params.py", "tests/test_faults_writes.py",
+         "tests/test_faults_sites.py")
 
 
 @dataclass(frozen=True)
