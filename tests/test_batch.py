@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -112,7 +114,6 @@ def test_killed_batch_resumes_with_the_unfinished_notebooks_only(site_folders, t
     while not first.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert first.exists(), "notebook 01 did not finish"
-    import os
 
     os.killpg(proc.pid, signal.SIGKILL)  # the batch and the kernel it started, mid notebook 02
     proc.wait(timeout=60)
@@ -200,3 +201,54 @@ def test_sites_run_on_a_dask_distributed_cluster(site_folders, tmp_path):
     s = json.loads((tmp_path / "out" / "forest" / "01_collect_landsat" / "summary.json").read_text())
     assert s["status"] == "complete" and s["scene"]["indices"] == ["NBR"]
     assert pd.read_csv(tmp_path / "out" / "report.csv").set_index("site_id").loc["forest", "crs"] == "EPSG:32610"
+
+
+def test_the_readme_command_with_a_relative_out_writes_under_it(site_folders, tmp_path):
+    """The README's command as written, `python -m ltlib.batch sites.csv --out outputs/batch`, run
+    from the repository root: every file lands under ./outputs/<name> (not notebooks/outputs, where
+    the kernel runs). In the same batch a bbox site without Earth Engine fails (never the sample),
+    and a site whose ndvi.tif is a link to a credentials file fails without its content in any
+    report."""
+    secret = "1//0gREFRESHtokenSECRETvalue-abcdefghijklmnopqrstuvwxyz"
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"refresh_token": secret}))
+    leaky = tmp_path / "leaky"
+    (leaky / "landsat").mkdir(parents=True)
+    (leaky / "landsat" / "ndvi.tif").symlink_to(creds)
+    table = tmp_path / "sites.csv"
+    table.write_text(f"site_id,data_dir,bbox\nforest,{site_folders['forest']},\narea,,\"-112.16,40.52,-112.155,40.524\"\n"
+                     f"leaky,{leaky},\n")
+    name = f"batch_readme_test_{os.getpid()}"
+    out = ROOT / "outputs" / name
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", f"outputs/{name}",
+                               "--notebooks", "01", "--workers", "2"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=600, env={**os.environ, "EE_PROJECT": ""})
+        assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+        assert not (ROOT / "notebooks" / "outputs" / name).exists()
+        s = json.loads((out / "forest" / "01_collect_landsat" / "summary.json").read_text())
+        assert s["status"] == "complete" and s["scene"]["indices"] == ["NBR"]
+        assert (out / "forest" / "01_collect_landsat" / "landsat" / "nbr.tif").exists()
+        assert "forest: complete" in proc.stdout and f"report: {out / 'report.csv'}" in proc.stdout
+        report = pd.read_csv(out / "report.csv").set_index("site_id")
+        assert report.loc["forest", "status"] == "complete" and report.loc["forest", "crs"] == "EPSG:32610"
+        # the area: Earth Engine is not available here, so it fails; the sample is never used in its place
+        area = json.loads((out / "area" / "status.json").read_text())
+        assert area["error"]["notebook"] == "01_collect_landsat"
+        assert area["error"]["message"].startswith("EarthEngineUnavailableError: use_gee=True for the area "
+                                                    "(-112.16, 40.52, -112.155, 40.524)")
+        assert report.loc["area", "status"] == "failed" and pd.isna(report.loc["area", "west"])
+        assert not (out / "area" / "01_collect_landsat" / "landsat").exists()
+        # the linked credentials: named as a text file, never quoted
+        leak = json.loads((out / "leaky" / "status.json").read_text())["error"]["message"]
+        assert "landsat/ndvi.tif is a text file (" in leak
+        for f in ("report.csv", "report.html", "leaky/status.json", "leaky/01_collect_landsat/summary.json"):
+            if (out / f).exists():
+                assert "REFRESH" not in (out / f).read_text() and "refresh_token" not in (out / f).read_text(), f
+        assert "REFRESH" not in proc.stdout + proc.stderr
+        # run again: the complete site is skipped, the others are retried
+        again = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", f"outputs/{name}",
+                                "--notebooks", "01"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert "forest: complete" in again.stdout and "01 skipped (complete)" in again.stdout
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
