@@ -8,8 +8,12 @@ Usage::
 The sites table (CSV, GeoJSON or GeoPackage) has one row per site: ``site_id``, and either
 ``data_dir`` (a scene folder, see :mod:`ltlib.scene`) or an area for Earth Engine (a polygon
 geometry in GeoJSON/GeoPackage, or ``bbox`` = "west,south,east,north" in a CSV); optional
-columns are notebook parameters (:data:`SITE_SPECS`), per site. Unknown columns and bad
-values are refused before anything runs, naming the row and the column.
+columns are notebook parameters (:data:`SITE_SPECS`), per site. The whole table is checked
+before anything runs, against the notebooks' own schema (:data:`ltlib.params.NOTEBOOK_PARAMETERS`):
+unknown columns, bad values, invalid polygons and unsafe site names are refused naming the row
+and the column (:func:`read_sites`). Every path is made absolute before the notebooks run (the
+kernel runs in ``notebooks/``), so a relative ``--out`` is under the current folder; ``--out``
+is recorded in ``<out>/batch.json`` and another batch's folder is refused (``--overwrite``).
 
 Each site's notebooks run in order with papermill into ``<out>/<site_id>/<notebook>/``; sites
 run in parallel (``workers``, default sized to the machine) or on a dask.distributed cluster
@@ -18,7 +22,8 @@ skipped, so an interrupted batch run again only runs what is unfinished; a site'
 recorded (notebook and the error's first line) and does not stop the other sites. A notebook
 that stops because the scene lacks its input (04 without NDVI, 05 without Sentinel-1) leaves the
 site "partial" and the site's other notebooks run.
-``<out>/report.csv``, ``<out>/report_by_year.csv`` and ``<out>/report.html`` compare the sites.
+``<out>/report.csv``, ``<out>/report_by_year.csv`` and ``<out>/report.html`` compare the sites;
+they are written for the sites that finished whatever happens to the others.
 """
 from __future__ import annotations
 
