@@ -49,8 +49,9 @@ class Fault:
                                                      if self.kept else "")
 
 
-def expect_error(fault: Fault, tmp_path, *, one_line: bool = False):
-    """Make ``fault`` in ``tmp_path``, trigger it and assert its exact error type and message."""
+def expect_error(fault: Fault, tmp_path, *, one_line: bool = False) -> BaseException:
+    """Make ``fault`` in ``tmp_path``, trigger it and assert its exact error type and message;
+    returns the error."""
     import warnings
 
     trigger = fault.run(tmp_path)
@@ -61,6 +62,7 @@ def expect_error(fault: Fault, tmp_path, *, one_line: bool = False):
     assert type(err.value) is fault.error, f"{type(err.value).__name__}: {err.value}"
     assert not one_line or len(str(err.value).splitlines()) == 1
     assert err.match(fault.match)
+    return err.value
 
 
 def cases(faults) -> list:

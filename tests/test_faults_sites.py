@@ -25,7 +25,7 @@ from affine import Affine
 from ltlib import batch, io, params, scene
 from ltlib.io import RasterFileError
 
-from .faults import Fault, cases
+from .faults import Fault, cases, expect_error
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = io.Grid("EPSG:32612", Affine(30, 0, 400000, 0, -30, 4500000), 8, 9)
@@ -38,15 +38,9 @@ CREDENTIALS = json.dumps({"refresh_token": SECRET, "client_secret": "s3cr3t"})
 def refused(fault: Fault, tmp_path) -> BaseException:
     """Make ``fault``, trigger it, assert its exact error type and message (one line) and that
     no content of a linked credentials file or long value is in it; returns the error."""
-    trigger = fault.run(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # notes on units and conversions; the error is what is asserted
-        with pytest.raises(fault.error) as err:
-            trigger()
-    assert type(err.value) is fault.error, f"{type(err.value).__name__}: {err.value}"
-    assert len(str(err.value).splitlines()) == 1 and err.match(fault.match)
-    assert SECRET not in str(err.value) and "refresh" not in str(err.value) and LONG_ID not in str(err.value)
-    return err.value
+    err = expect_error(fault, tmp_path, one_line=True)
+    assert SECRET not in str(err) and "refresh" not in str(err) and LONG_ID not in str(err)
+    return err
 
 
 def _stack(path, years=YEARS, data=None, **kw):
@@ -222,12 +216,17 @@ BAD_CELL_CLI = Fault("cli-refused-first", "sites", "a good site, then epochs=-5 
 TABLE.append(("test_the_command_refuses_a_bad_row_before_running_any_site", BAD_CELL_CLI))
 
 
-def test_the_command_refuses_a_bad_row_before_running_any_site(tmp_path):
+def _command(tmp_path, table_text: str, out) -> subprocess.CompletedProcess:
+    """``python -m ltlib.batch sites.csv --out out`` with the table ``table_text`` ({d}: a folder)."""
     (tmp_path / "scene").mkdir()
     table = tmp_path / "sites.csv"
-    table.write_text(f"site_id,data_dir,epochs\na,{tmp_path / 'scene'},\nb,{tmp_path / 'scene'},-5\n")
-    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(tmp_path / "o")],
+    table.write_text(table_text.format(d=tmp_path / "scene"))
+    return subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_the_command_refuses_a_bad_row_before_running_any_site(tmp_path):
+    proc = _command(tmp_path, "site_id,data_dir,epochs\na,{d},\nb,{d},-5\n", tmp_path / "o")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "row 2 (b), column 'epochs': '-5' is not valid; it must be an integer >= 1" in proc.stderr
     assert not (tmp_path / "o").exists()
@@ -288,19 +287,15 @@ def test_the_same_batch_resumes_and_overwrite_replaces(tmp_path):
 
 
 OUT_CLI = Fault("out-cli", "batch", "command line into another batch's --out", "report replaced", None, "",
-                now="exit 2, `error: --out ... holds a batch report`; report.csv unchanged; --overwrite runs")
+                now="exit 2, `error: --out ... holds a batch report`; report.csv unchanged, nothing added")
 TABLE.append(("test_the_command_refuses_another_batchs_folder", OUT_CLI))
 
 
 def test_the_command_refuses_another_batchs_folder(tmp_path):
-    (tmp_path / "scene").mkdir()
-    table = tmp_path / "sites.csv"
-    table.write_text(f"site_id,data_dir\na,{tmp_path / 'scene'}\n")
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.csv").write_text("site_id,status\nold,complete\n")
-    proc = subprocess.run([sys.executable, "-m", "ltlib.batch", str(table), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = _command(tmp_path, "site_id,data_dir\na,{d}\n", out)
     assert proc.returncode == 2 and "holds a batch report (report.csv)" in proc.stderr
     assert (out / "report.csv").read_text() == "site_id,status\nold,complete\n"
     assert sorted(f.name for f in out.iterdir()) == ["report.csv"]
