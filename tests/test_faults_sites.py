@@ -690,3 +690,19 @@ def test_epochs_given_as_a_string_is_read_with_a_warning():
     with pytest.warns(UserWarning, match=r"parameter epochs: the string '3' was read as 3"):
         params.check_notebook("04_classify_trajectories", ns)
     assert ns["epochs"] == 3 and type(ns["epochs"]) is int
+
+
+DISTDIR = Fault("distdir-no-index", "parameters", "segment(values, distdir=+1) on NDVI without index=",
+                "recoveries reported as losses, no word", None, "",
+                now="decision: taken as given, no warning (the values carry no index name; distdir=1 is right for "
+                "TCB and one's own series); with index='NDVI' a UserWarning; ltlib's callers derive it from the index")
+TABLE.append(("test_distdir_without_an_index_is_taken_as_given_and_checked_with_one", DISTDIR))
+
+
+def test_distdir_without_an_index_is_taken_as_given_and_checked_with_one():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert params.check_distdir(1) == 1 and params.check_distdir(None) == -1
+        assert params.check_distdir(None, "NDVI") == -1 and params.check_distdir(None, "TCB") == 1
+    with pytest.warns(UserWarning, match=r"distdir=1 contradicts index 'NDVI', which drops on disturbance"):
+        assert params.check_distdir(1, "ndvi") == 1
