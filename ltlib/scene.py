@@ -26,8 +26,8 @@ import numpy as np
 
 from . import blocks, config
 from .blocks import is_lazy
-from .io import (STACK_FILE, Grid, Stack, copy_file, inside, open_geotiff, read_json, read_raster, read_stack, scale_tag,
-                 untagged_fill_warning, write_json, write_stack)
+from .io import (STACK_FILE, Grid, Stack, copy_file, inside, open_geotiff, read_json, read_raster, read_stack,
+                 scale_tag, untagged_fill_warning, write_json, write_stack)
 
 LANDSAT_DIR = "landsat"
 S1_DIR = "sentinel1"

@@ -216,8 +216,8 @@ def test_the_readme_command_with_a_relative_out_writes_under_it(site_folders, tm
     (leaky / "landsat").mkdir(parents=True)
     (leaky / "landsat" / "ndvi.tif").symlink_to(creds)
     table = tmp_path / "sites.csv"
-    table.write_text(f"site_id,data_dir,bbox\nforest,{site_folders['forest']},\narea,,\"-112.16,40.52,-112.155,40.524\"\n"
-                     f"leaky,{leaky},\n")
+    table.write_text(f"site_id,data_dir,bbox\nforest,{site_folders['forest']},\n"
+                     f"area,,\"-112.16,40.52,-112.155,40.524\"\nleaky,{leaky},\n")
     name = f"batch_readme_test_{os.getpid()}"
     out = ROOT / "outputs" / name
     try:

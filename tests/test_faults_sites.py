@@ -110,7 +110,8 @@ TABLE_FAULTS = [
     Fault("bbox-inf", "sites", "CSV bbox with an infinite east", "-", batch.SitesError,
           r"row 1, column 'bbox': '10,50,inf,51' is not a west < east", _csv('site_id,bbox\na,"10,50,inf,51"\n')),
     Fault("geojson-empty", "sites", "0-byte sites.geojson", "KeyError / JSONDecodeError", batch.SitesError,
-          r"sites\.geojson could not be read as GeoJSON \(damaged, empty or another format\)$", _geojson(None, text="")),
+          r"sites\.geojson could not be read as GeoJSON \(damaged, empty or another format\)$",
+          _geojson(None, text="")),
     Fault("geojson-cut", "sites", "GeoJSON cut short", "JSONDecodeError", batch.SitesError,
           r"sites\.geojson could not be read as GeoJSON", _geojson(None, text='{"type": "FeatureCollection", "featu')),
     Fault("geojson-deep", "sites", "GeoJSON with coordinates nested 20,000 deep", "RecursionError", batch.SitesError,
@@ -620,8 +621,8 @@ def _epochs_word():
 
 LOW_FAULTS = [
     Fault("truncated-1pc", "inputs", "GeoTIFF missing its last 1%", "ValueError: `band 1 is named None`",
-          RasterFileError, r"landsat/ndvi\.tif is a truncated or damaged TIFF \(\d+ bytes: its directory points past the "
-          r"end of the file\), expected an annual GeoTIFF stack", _cut(0.99)),
+          RasterFileError, r"landsat/ndvi\.tif is a truncated or damaged TIFF \(\d+ bytes: its directory points past "
+          r"the end of the file\), expected an annual GeoTIFF stack", _cut(0.99)),
     Fault("scale-tag-text", "inputs", "a 'scale' tag 'abc'", "ValueError: `could not convert string to float`",
           ValueError, r"s\.tif: its 'scale' tag 'abc' is not a positive number; expected e\.g\. '0\.001'", _scale_tag),
     Fault("segment-no-years", "parameters", "segment with 0 years", "IndexError: `index 0 is out of bounds`",
