@@ -637,8 +637,20 @@ def exclusive_temp(path, suffix: str = ".part") -> Path:
 
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make every output private after the rename
+    finally:
+        os.close(fd)
     return Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 def inside(folder, name, what: str = "file") -> Path:

@@ -537,6 +537,9 @@ def test_temporaries_are_created_exclusively(tmp_path):
     io.write_json(target, {"a": 1})
     assert victim.read_text() == "keep me" and old_name.is_symlink()
     assert json.loads(target.read_text()) == {"a": 1}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would have made it, not mkstemp's 0600
     assert sorted(p.name for p in target.parent.iterdir()) == sorted([old_name.name, "summary.json"])
     t1, t2 = io.exclusive_temp(target), io.exclusive_temp(target)
     assert t1 != t2 and t1.is_file() and not t1.is_symlink() and t1.parent == target.parent
