@@ -133,7 +133,7 @@ TABLE = [("test_failed_write_names_the_file_and_keeps_the_old_one", WRITE_FAULTS
          ("test_killed_json_writer_leaves_the_old_file",
           Fault("killed-json-writer", "writes", "process killed (SIGKILL) while writing summary.json", "",
                 None, "", now="old summary.json preserved byte for byte; only a hidden "
-                              ".summary.json.<pid>.part is left"))]
+                              ".summary.json.<pid>.<random>.part is left"))]
 
 
 @pytest.mark.parametrize("fault", cases(WRITE_FAULTS))
