@@ -414,7 +414,12 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
         **_COMMON, **_YEARS, "index": Param("index", optional=True), "ftv_indices": Param("indices", optional=True),
         **LANDTRENDR_SPECS, "loss_mag_min": Param("number", 0, optional=True),
         "gain_mag_min": Param("number", 0, optional=True), "mmu": Param("int", 1, optional=True),
-        "median_filter": Param("bool"), "n_pixels_per_class": _COUNT, "seed": _SEED},
+        "median_filter": Param("bool"), "n_pixels_per_class": _COUNT, "seed": _SEED,
+        "recovery_index": Param("index", optional=True),
+        "recovery_series": Param("choice", choices=("fitted", "source")),
+        "recovery_pre": Param("choice", choices=("vertex", "median", "mean")),
+        "reference_points": Param("path", optional=True),
+        "area_target_se": Param("number", 0, 1, lo_open=True, hi_open=True), "area_n_min": Param("int", 0)},
     "03_cluster_trajectories": {
         **_COMMON, **_YEARS, **_EARLIER, "univariate_index": Param("index", optional=True),
         "multivariate_indices": Param("indices", optional=True), "n_clusters": Param("int", 2, optional=True),

@@ -381,3 +381,31 @@ def truth_agreement(rec: Recovery, truth_metrics: dict, detected_yod, truth_year
             entry["within_2_years"] = round(float((diff <= 2).mean()), 4) if both.any() else None
         out[b] = entry
     return out
+
+
+def has_noise_free(scene, run) -> bool:
+    """True when the scene is the whole bundled sample, whose noise-free series is known."""
+    from .. import sample
+
+    return scene.source == "sample" and tuple(run.grid.shape) == tuple(sample.SHAPE)
+
+
+def sample_agreement(rec: Recovery, run, scene, *, tolerance: int = 1) -> dict:
+    """:func:`truth_agreement` on the bundled (simulated) sample: the metrics of the noise-free
+    series (:func:`ltlib.sample.noise_free_index`) after the truth's ``dist_year`` (t = that
+    year, pre = the year before) against the detected ones. ValueError for another scene."""
+    from .. import sample
+
+    if not has_noise_free(scene, run):
+        raise ValueError(f"the noise-free series is known only for the whole simulated sample, not {scene.folder}")
+    all_years = np.asarray(config.YEARS)
+    keep = np.isin(all_years, run.years)
+    clean = sample.noise_free_index(rec.index)[keep]
+    ty = np.asarray(scene.truth["dist_year"], dtype=float)
+    known = np.where(ty > 0, ty, np.nan)
+    tm = recovery_metrics(clean, run.years, known, np.where(ty > 0, 1.0, np.nan),
+                          distdir=config.INDICES[rec.index].distdir, pre=rec.pre, window=rec.window,
+                          percent=rec.percent)
+    out = truth_agreement(rec, tm, run.loss["yod"], ty, tolerance=tolerance)
+    out["truth_counts"] = {name: int((tm["status"] == code).sum()) for code, name in STATUS.items()}
+    return out
