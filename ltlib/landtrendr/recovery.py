@@ -178,10 +178,10 @@ def recovery_metrics(values, years, yod, dur, *, distdir: int = -1, pre: str = "
     return out
 
 
-def _block(values, loss, *, years, distdir, options):
-    """One block: values (T, h, w), loss (2, h, w) = yod, dur -> float32 (7, h, w), the last
-    layer the window-incomplete flag."""
-    m = recovery_metrics(values, years, loss[0], loss[1], distdir=distdir, **options)
+def _block(values, yod, dur, *, years, distdir, options):
+    """One block: values (T, h, w), yod and dur (h, w) -> float32 (7, h, w), the last layer the
+    window-incomplete flag."""
+    m = recovery_metrics(values, years, yod, dur, distdir=distdir, **options)
     return np.stack([m[b] for b in RECOVERY_BANDS] + [m["window_incomplete"].astype(np.float32)])
 
 
@@ -206,9 +206,9 @@ def recovery_blocks(values, yod, dur, years, *, distdir: int = -1, **options):
     if len(values.chunks[0]) != 1:
         raise ValueError(f"every year must be in each chunk; the series is chunked {values.chunks[0]} along time")
     spatial = values.chunks[1:]
-    loss = da.stack([da.asarray(yod, chunks=spatial).rechunk(spatial),
-                     da.asarray(dur, chunks=spatial).rechunk(spatial)]).astype(np.float32)
-    return da.map_blocks(_block, values, loss, dtype=np.float32, chunks=((len(RECOVERY_BANDS) + 1,),) + spatial,
+    yod, dur = (da.asarray(a, chunks=spatial).rechunk(spatial) for a in (yod, dur))
+    # the (H, W) maps line up with the last two axes of the (T, H, W) series, as in numpy
+    return da.map_blocks(_block, values, yod, dur, dtype=np.float32, chunks=((len(RECOVERY_BANDS) + 1,),) + spatial,
                          years=np.asarray(years), distdir=distdir, options=options)
 
 
