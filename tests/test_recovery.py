@@ -125,7 +125,7 @@ def _random_scene(h=40, w=37, seed=3):
     low = pre - rng.uniform(-100, 700, (h, w))
     step = rng.uniform(-20, 150, (h, w))
     yrs = YEARS[:, None, None]
-    v = np.where(yrs < t, pre, low + step * (yrs - t)).astype(np.float32)
+    v = np.rint(np.where(yrs < t, pre, low + step * (yrs - t))).astype(np.float32)  # as stored (int16)
     v[rng.random(v.shape) < 0.05] = np.nan
     yod = np.where(rng.random((h, w)) < 0.2, np.nan, t).astype(np.float32)
     dur = np.ones((h, w), np.float32)

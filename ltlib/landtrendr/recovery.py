@@ -261,6 +261,12 @@ class Recovery:
                 "percent": self.percent, "status": STATUS}
 
 
+def _is_lazy(a) -> bool:
+    from ..blocks import is_lazy
+
+    return is_lazy(a)
+
+
 def _counts(status_counts, incomplete: int) -> dict:
     out = {name: int(status_counts[code]) if code < len(status_counts) else 0 for code, name in STATUS.items()}
     out["window_incomplete"] = int(incomplete)
@@ -287,8 +293,9 @@ def scene_recovery(run, scene=None, *, index: str | None = None, series: str = "
         The index measured: the segmented one or one fitted to its vertices (FTV); None: NBR
         when the run has it (the papers' index), else the segmented index.
     series : {"fitted", "source"}
-        The fitted series (LandTrendr-consistent, noise-free; default) or the source
-        composites (noisy, with gaps: a gap at t or at the pre years gives NaN).
+        The fitted series (LandTrendr-consistent, noise-free; default), as stored in
+        ``<index>_fit.tif`` (rounded to whole index x 1000 units), or the source composites
+        (noisy, with gaps: a gap at t or at the pre years gives NaN).
     pre, pre_years, window, percent : see :func:`recovery_metrics`.
     output_dir : path, where a run on a scene opened in chunks has ``recovery_map.tif``
         written block by block (required then).
@@ -310,6 +317,10 @@ def scene_recovery(run, scene=None, *, index: str | None = None, series: str = "
         values = scene.stack(index).data
     else:
         values = run.fitted[index]
+        if not _is_lazy(values):
+            # the values as stored in <index>_fit.tif (int16, whole index x 1000 units), which a
+            # run on a scene opened in chunks reads back: both give the same metrics
+            values = np.rint(np.asarray(values, dtype=np.float64))
     distdir = config.INDICES[index].distdir if index in config.INDICES else -1
     options = dict(pre=pre, pre_years=pre_years, window=window, percent=percent)
     notes = []
