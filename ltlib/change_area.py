@@ -163,8 +163,10 @@ def labels_from_truth(truth: dict, rows, cols, *, loss_mag_min: float | None = N
     """Reference labels of points from a scene's truth bands (dist_year, dist_mag, gain_year,
     gain_mag): a loss where dist_year > 0 and dist_mag > ``loss_mag_min``, a gain likewise;
     returns (loss bool (n,), year int (n,) 0 = none, gain bool (n,))."""
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    at = {b: np.asarray(truth[b])[rows, cols].astype(float) for b in ("dist_year", "dist_mag", "gain_year", "gain_mag")}
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    # a lazy truth reads only the blocks holding the points
+    at = {b: np.asarray(accuracy._at(truth[b], rows, cols), dtype=float)
+          for b in ("dist_year", "dist_mag", "gain_year", "gain_mag")}
     loss = (at["dist_year"] > 0) & (at["dist_mag"] > (loss_mag_min or 0))
     gain = (at["gain_year"] > 0) & (at["gain_mag"] > (gain_mag_min or 0))
     return loss, np.where(loss, at["dist_year"], 0).astype(int), gain
@@ -224,6 +226,7 @@ def read_reference(path, grid, years=None):
     unlabelled point; an unknown label; a loss without a year or with a year outside ``years``;
     a point off the grid; two points in one pixel.
     """
+    import pandas as pd
     from rasterio.warp import transform as warp
 
     path = Path(path)
@@ -252,7 +255,7 @@ def read_reference(path, grid, years=None):
     loss = ref.map(lambda r: LABELS[r][0]).to_numpy(bool)
     gain = ref.map(lambda r: LABELS[r][1]).to_numpy(bool)
     yr = table["year"] if "year" in table.columns else np.full(len(table), np.nan)
-    yr = np.asarray(__import__("pandas").to_numeric(yr, errors="coerce"), dtype=float)
+    yr = np.asarray(pd.to_numeric(yr, errors="coerce"), dtype=float)
     bad_year = loss & ~(np.isfinite(yr) & (yr == np.round(yr)))
     if years is not None:
         bad_year |= loss & np.isfinite(yr) & ~np.isin(yr, np.asarray(years))
