@@ -419,7 +419,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
         "recovery_series": Param("choice", choices=("fitted", "source")),
         "recovery_pre": Param("choice", choices=("vertex", "median", "mean")),
         "reference_points": Param("path", optional=True),
-        "area_target_se": Param("number", 0, 1, lo_open=True, hi_open=True), "area_n_min": Param("int", 0)},
+        "area_target_se": Param("number", 0, 1, lo_open=True, hi_open=True), "area_n_min": Param("int", 0),
+        "label_plots_max": Param("int", 0, optional=True)},
     "03_cluster_trajectories": {
         **_COMMON, **_YEARS, **_EARLIER, "univariate_index": Param("index", optional=True),
         "multivariate_indices": Param("indices", optional=True), "n_clusters": Param("int", 2, optional=True),

@@ -141,6 +141,10 @@ def test_labelling_kit_and_reading_it_back(tmp_path):
     folder = tmp_path / "reference_sample"
     pts = pd.read_csv(folder / "points.csv")
     assert len(pts) == 30 and len(list((folder / "plots").glob("point_*.png"))) == 30
+    capped = ca.change_areas(run, scene, n_total=30, allocation="equal", output_dir=tmp_path / "capped", max_plots=7)
+    plotted = sorted(int(p.stem[6:]) for p in (tmp_path / "capped" / "reference_sample" / "plots").glob("*.png"))
+    assert len(plotted) == 7 and plotted[0] == 0 and plotted[-1] == 29  # spread over the strata
+    assert any("7 of 30 points" in n for n in capped.notes)
     gj = json.loads((folder / "points.geojson").read_text())
     assert len(gj["features"]) == 30 and gj["features"][0]["geometry"]["type"] == "Point"
     # a person labels the points as the map says (a perfect map): the estimate is the mapped area
