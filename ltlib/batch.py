@@ -597,11 +597,20 @@ def site_row(out, site: Site, status: dict | None = None) -> tuple[dict, list[di
                    most_frequent_disturbance_year=lt["most_frequent_disturbance_year"],
                    loss_area_ha=round(sum(lt["loss_area_ha_by_year"].values()), 2),
                    gain_area_ha=round(sum(lt["gain_area_ha_by_year"].values()), 2))
-        years = sorted({int(y) for y in lt["loss_area_ha_by_year"]} | {int(y) for y in lt["gain_area_ha_by_year"]})
+        # sample-based estimates with 95% CI (ltlib.change_area; None where no reference labels)
+        ca = s2.get("change_area") or {}
+        est, est_year = ca.get("estimates") or {}, ca.get("loss_by_year") or {}
+        for d in ("loss", "gain"):
+            row[f"{d}_area_estimate_ha"] = (est.get(d) or {}).get("area_ha")
+            row[f"{d}_area_ci95_ha"] = (est.get(d) or {}).get("ci_ha")
+        years = sorted({int(y) for y in lt["loss_area_ha_by_year"]} | {int(y) for y in lt["gain_area_ha_by_year"]}
+                       | {int(y) for y in est_year})
         for y in years:
             by_year.append({"site_id": site.site_id, "year": y,
                             "loss_area_ha": lt["loss_area_ha_by_year"].get(str(y), 0.0),
-                            "gain_area_ha": lt["gain_area_ha_by_year"].get(str(y), 0.0)})
+                            "gain_area_ha": lt["gain_area_ha_by_year"].get(str(y), 0.0),
+                            "loss_area_estimate_ha": (est_year.get(str(y)) or {}).get("area_ha"),
+                            "loss_area_ci95_ha": (est_year.get(str(y)) or {}).get("ci_ha")})
     s3 = _summary(out, site.site_id, "03_cluster_trajectories")
     if s3 and s3.get("univariate"):
         sizes = s3["univariate"]["cluster_sizes"]
@@ -652,7 +661,8 @@ def write_report(sites, out, statuses=None) -> dict[str, Path]:
         rows.append(r)
         years += y
     report = pd.DataFrame(rows)
-    per_year = pd.DataFrame(years, columns=["site_id", "year", "loss_area_ha", "gain_area_ha"])
+    per_year = pd.DataFrame(years, columns=["site_id", "year", "loss_area_ha", "gain_area_ha", "loss_area_estimate_ha",
+                                            "loss_area_ci95_ha"])
     paths = {}
     with io.atomic_path(out / "report.csv") as tmp:
         report.to_csv(tmp, index=False)

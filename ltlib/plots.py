@@ -644,3 +644,64 @@ def class_map_figure(class_map, grid, *, title: str, truth=None):
         plot_categorical(axes[0, 1], truth, grid, names=names, colors=colors, title="Truth")
     fig.tight_layout()
     return fig
+
+
+#: Units of the recovery bands (:mod:`ltlib.landtrendr.recovery`).
+RECOVERY_UNITS = {"dindex": "{index} x 1000", "rri": "RRI (ratio)", "r80p": "R80P (ratio)",
+                  "yryr": "{index} x 1000 per year", "y2r": "years"}
+
+
+def recovery_figure(rec, *, bins: int = 40):
+    """Maps (top) and histograms (bottom) of the five recovery metrics of a
+    :class:`~ltlib.landtrendr.recovery.Recovery`; the histogram titles give the median and the
+    pixels counted. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .maps import plot_continuous
+
+    fig, axes = plt.subplots(2, 5, figsize=(22, 8.5), gridspec_kw={"height_ratios": [3, 2]})
+    for k, band in enumerate(RECOVERY_UNITS):
+        unit = RECOVERY_UNITS[band].format(index=rec.index)
+        plot_continuous(axes[0, k], rec.bands[band], rec.grid, cmap="viridis", label=unit, title=band)
+        values = np.asarray(rec.bands[band], dtype=float)
+        values = values[np.isfinite(values)]
+        ax = axes[1, k]
+        if values.size:
+            lo, hi = np.percentile(values, [1, 99]) if band != "y2r" else (values.min(), values.max())
+            ax.hist(np.clip(values, lo, hi), bins=bins, color="tab:green")
+        ax.set_xlabel(unit)
+        ax.set_ylabel("pixels")
+        ax.set_title(f"{band}: median {rec.medians.get(band)}, {values.size} px", fontsize=9)
+    c = rec.counts
+    fig.suptitle(f"Recovery after the greatest loss ({rec.index}, {rec.series} series, pre = {rec.pre}): "
+                 f"recovered {c['recovered']}, not yet {c['not_yet_recovered']}, window incomplete "
+                 f"{c['window_incomplete']}, undefined {c['undefined']} px")
+    fig.tight_layout()
+    return fig
+
+
+def change_area_figure(areas):
+    """Mapped (pixel-count) loss area per year beside the sample-based estimate with its 95%
+    interval (:class:`~ltlib.change_area.ChangeAreas`); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    df = areas.to_frame()
+    per_year = df[df["quantity"].str.startswith("loss ")]
+    years = per_year["quantity"].str.slice(5).astype(int).to_numpy()
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    ax.bar(years - 0.2, per_year["mapped_ha"], width=0.4, color="0.6", label="mapped (pixel count)")
+    if areas.by_year:
+        est = per_year["estimate_ha"].astype(float).fillna(0).to_numpy()
+        ci = per_year["ci95_ha"].astype(float).fillna(0).to_numpy()
+        ax.bar(years + 0.2, est, width=0.4, yerr=ci, color="tab:red", ecolor="k", capsize=2,
+               label="estimate from the reference sample, 95% CI")
+    tot = df.set_index("quantity")
+    title = f"loss mapped {tot.loc['loss', 'mapped_ha']:.0f} ha"
+    if areas.estimates:
+        e = areas.estimates["loss"]
+        title += f", estimated {e['area_ha']:.0f} +/- {e['ci_ha']:.0f} ha ({areas.n_points} points, {areas.source})"
+    ax.set_title(title)
+    ax.set_xlabel("Year of loss")
+    ax.set_ylabel("ha")
+    ax.legend()
+    return fig

@@ -273,6 +273,21 @@ def simulate_landsat(seed: int = SEED, shape=SHAPE, years=config.YEARS):
     return stacks, truth
 
 
+def noise_free_index(index: str = "NDVI", seed: int = SEED, shape=SHAPE, years=config.YEARS) -> np.ndarray:
+    """The sample's noise-free series of one index, float32 (T, H, W), index x 1000.
+
+    The same landscape as :func:`simulate_landsat` (same seed, same draws) before the climate
+    anomaly, sensor noise, spikes and gaps: the known trajectory behind each pixel, e.g. its true
+    recovery after the truth's ``dist_year``. (The truth's ``dist_mag`` is measured on the NDVI
+    of this series.)
+    """
+    if index not in ("NDVI", "NBR", *config.TC_COEFFS):
+        raise ValueError(f"the sample has no index {index!r}; it has NDVI, NBR, {', '.join(config.TC_COEFFS)}")
+    rng = np.random.default_rng(seed)
+    f, rock, urban, *_ = _landscape(rng, shape, np.asarray(years))
+    return (1000 * _indices(_reflectance(f, rock, urban))[index]).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- Sentinel-1
 def s1_dates(n=config.S1_N_IMAGES, start=config.S1_START, step=config.S1_REPEAT_DAYS) -> list[str]:
     d0 = _dt.date.fromisoformat(start)

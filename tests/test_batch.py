@@ -252,3 +252,29 @@ def test_the_readme_command_with_a_relative_out_writes_under_it(site_folders, tm
         assert "forest: complete" in again.stdout and "01 skipped (complete)" in again.stdout
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_report_row_carries_the_area_estimates(tmp_path):
+    """02's change_area estimates (ltlib.change_area) reach the report row and the per-year rows;
+    a site without reference labels gets empty columns."""
+    from types import SimpleNamespace
+
+    from ltlib.batch import site_row
+
+    lt = {"index": "NDVI", "loss_fraction": 0.5, "gain_fraction": 0.1, "most_frequent_disturbance_year": 2001,
+          "loss_area_ha_by_year": {"2001": 10.0, "2002": 5.0}, "gain_area_ha_by_year": {"2003": 2.0}}
+    est = {"estimates": {"loss": {"area_ha": 14.2, "ci_ha": 1.5}, "gain": {"area_ha": 3.1, "ci_ha": 0.7}},
+           "loss_by_year": {"2001": {"area_ha": 9.0, "ci_ha": 1.0}, "2004": {"area_ha": 0.5, "ci_ha": 0.4}}}
+    for sid, extra in (("labelled", {"change_area": est}), ("unlabelled", {})):
+        folder = tmp_path / sid / "02_fit_landtrendr"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({"status": "complete", "landtrendr": lt, **extra}))
+    row, by_year = site_row(tmp_path, SimpleNamespace(site_id="labelled"))
+    assert (row["loss_area_estimate_ha"], row["loss_area_ci95_ha"]) == (14.2, 1.5)
+    assert (row["gain_area_estimate_ha"], row["gain_area_ci95_ha"]) == (3.1, 0.7)
+    years = {r["year"]: r for r in by_year}
+    assert sorted(years) == [2001, 2002, 2003, 2004]
+    assert years[2001]["loss_area_estimate_ha"] == 9.0 and years[2004]["loss_area_ha"] == 0.0
+    assert years[2002]["loss_area_estimate_ha"] is None
+    row, _ = site_row(tmp_path, SimpleNamespace(site_id="unlabelled"))
+    assert row["loss_area_estimate_ha"] is None and row["gain_area_ci95_ha"] is None

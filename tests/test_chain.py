@@ -91,6 +91,7 @@ def test_forest_02_fits_nbr_with_loss_and_gain_maps(forest_chain):
     # a loss and a gain are different segments: no pixel has the same year and magnitude in both
     both = np.isfinite(yod) & np.isfinite(gain[0])
     assert not np.any((loss[0] == gain[0]) & (loss[1] == gain[1]) & both)
+    _check_recovery_and_labelling_kit(s, yod)
 
 
 def test_forest_03_clusters_univariate_and_says_why_not_multivariate(forest_chain):
@@ -124,6 +125,29 @@ def test_warped_every_notebook_runs_on_its_grid(warped_chain):
             if rel.endswith(".tif") and not rel.startswith(("sentinel1/", "truth/")) and name != "05_detect_sar_change":
                 _, grid, _ = io.read_raster(out / rel)
                 assert grid.crs.to_epsg() == 32611 and grid.shape == (150, 170), (name, rel)
+
+
+def _check_recovery_and_labelling_kit(s, yod):
+    """02 without truth: the recovery map on the scene's grid (NaN where no loss), and the
+    reference sample written for labelling, with a series plot per point; no area estimate."""
+    out = Path(s["_output_dir"])
+    rec, grid, names = io.read_raster(out / s["files"]["recovery_map"])
+    assert grid.shape == yod.shape and names[:5] == ["dindex", "rri", "r80p", "yryr", "y2r"]
+    assert np.all(np.isnan(rec[:5, np.isnan(yod)])) and np.isfinite(rec[0]).any()
+    assert s["recovery"]["counts"]["no_loss"] == int(np.isnan(yod).sum())
+    assert s["sections"]["recovery_vs_truth"].startswith("skipped")
+    area = s["change_area"]
+    assert area["reference"] == "none" and area["estimates"] is None and "label" in area["notes"][0]
+    points = (out / s["files"]["reference_points_csv"]).read_text().splitlines()
+    n = len(points) - 1
+    assert n == sum(area["design"]["n_per_stratum"].values()) > 0
+    assert len(list((out / "reference_sample" / "plots").glob("point_*.png"))) == min(n, 100)  # label_plots_max
+
+
+def test_warped_02_recovery_and_labelling_kit(warped_chain):
+    s = warped_chain["02_fit_landtrendr"]
+    loss, _, names = io.read_raster(Path(s["_output_dir"]) / s["files"]["loss_map"])
+    _check_recovery_and_labelling_kit(s, loss[names.index("yod")])
 
 
 def test_warped_sections_without_truth_are_skipped(warped_chain):

@@ -139,3 +139,30 @@ def test_notebooks_are_thin(name):
     src = "".join("".join(c["source"]) for c in _code_cells(name))
     assert "summary.json" not in src and "json.dumps" not in src, f"{name} builds summary.json by hand"
     assert "rep.write()" in src, f"{name} does not end with the report"
+
+
+def test_fit_landtrendr_recovery_and_change_area(executed_notebook):
+    """02 on the sample: the recovery map, its agreement with the simulated truth, and the loss
+    area estimated from the truth-labelled sample beside the mapped area."""
+    s = executed_notebook("02_fit_landtrendr")
+    out = Path(s["_output_dir"])
+    data, grid, names = io.read_raster(out / s["files"]["recovery_map"])
+    assert names == ["dindex", "rri", "r80p", "yryr", "y2r", "status"] and grid.shape == (200, 200)
+    rec = s["recovery"]
+    assert rec["index"] == "NBR" and rec["series"] == "fitted"
+    counts = rec["counts"]
+    assert sum(counts[k] for k in ("no_loss", "recovered", "not_yet_recovered", "undefined")) == 200 * 200
+    assert counts["recovered"] == int((data[5] == 1).sum()) and counts["window_incomplete"] > 0
+    assert rec["medians"]["y2r"] == float(np.nanmedian(data[4]))
+    agree = s["recovery_agreement"]
+    assert agree["n_compared"] > 10_000 and agree["status_agreement"] > 0.75
+    assert agree["r80p"]["pearson_r"] > 0.8 and agree["dindex"]["pearson_r"] > 0.6
+    area = s["change_area"]
+    assert area["reference"] == "truth" and area["n_points"] == sum(area["design"]["n_per_stratum"].values())
+    loss = area["estimates"]["loss"]
+    # the truth's census loss area (dist_mag > loss_mag_min) lies within the 95% interval
+    truth, _, tnames = io.read_raster(DATA / "truth" / "landsat_truth.tif")
+    census = float(((truth[tnames.index("dist_year")] > 0) & (truth[tnames.index("dist_mag")] > 150)).sum() * 0.09)
+    assert abs(loss["area_ha"] - census) <= loss["ci_ha"], (loss, census)
+    assert area["mapped_ha"]["loss"] == pytest.approx(s["landtrendr"]["loss_fraction"] * 3600, rel=1e-3)
+    assert (out / s["files"]["change_area_estimates"]).exists() and (out / s["files"]["change_area"]).exists()
