@@ -223,6 +223,7 @@ def _prepare(spec: dict, tmp: Path):
     profile.update(tiled=True, blockxsize=TILE_PX, blockysize=TILE_PX, BIGTIFF="IF_SAFER")
     if spec.get("compress", "deflate") != "deflate":
         profile.pop("predictor", None)
+        profile.pop("zlevel", None)
         if spec["compress"] is None:
             profile.pop("compress")
         else:

@@ -150,6 +150,16 @@ ELSEWHERE = [
      "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),
     ("models", "model saved with other library versions", "", "UserWarning: `saved with torch 1.0.0 (now ...`",
      "tests/test_classify.py::test_damaged_model_files_give_one_clear_error"),
+    ("install", "no writable numba cache folder (read-only package folder and home, NUMBA_CACHE_DIR unwritable)",
+     "RuntimeError at `import ltlib.landtrendr`: `cannot cache function '_f_pvalue': no locator available`",
+     "RuntimeWarning: `numba finds no writable cache folder ... Set NUMBA_CACHE_DIR to a writable folder`; "
+     "the kernels compile at every start and run",
+     "tests/test_jit.py::test_no_writable_cache_folder_compiles_without_cache"),
+    ("install", "corrupt numba cache file (.nbc) of a kernel",
+     "_pickle.UnpicklingError on the first call",
+     "RuntimeWarning: `numba cache of ... could not be read (UnpicklingError ...); compiling it again`; "
+     "same result, the entry is rewritten",
+     "tests/test_jit.py::test_corrupt_cache_file_is_compiled_again"),
 ]
 
 
