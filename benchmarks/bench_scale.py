@@ -17,7 +17,7 @@ bare ``segment`` kernel on the 1k scene's NDVI in memory (``vs bare segment``), 
 in-memory run's per-step seconds (load, segment, ftv, change_maps, write).
 ``kshape``: every pixel's NDVI+NBR trajectory assigned to k-Shape centroids fitted on a sample;
 ``tsf``: every pixel classified by a TimeSeriesForest trained on the labelled set
-(``scale_classify.py``). ``sar``: the omnibus on dual-pol scenes of 49 dates
+(``scale_classify.py``); ``tsf100``: the same with 100 trees (notebook 04's large-scene model). ``sar``: the omnibus on dual-pol scenes of 49 dates
 (``scale_sar.py``). ``notebook``: notebook 02 run by papermill on a folder holding one NDVI
 stack of 4,000 x 4,000 px x 51 years (the kernel and everything it starts are in the tree).
 """
@@ -273,8 +273,8 @@ def print_table(rows: list[dict]) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 7000])
-    ap.add_argument("--steps", nargs="+", default=["landtrendr", "kshape", "tsf", "sar", "notebook"],
-                    choices=["landtrendr", "kshape", "tsf", "sar", "notebook"])
+    ap.add_argument("--steps", nargs="+", default=["landtrendr", "kshape", "tsf", "tsf100", "sar", "notebook"],
+                    choices=["landtrendr", "kshape", "tsf", "tsf100", "sar", "notebook"])
     ap.add_argument("--sar-sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     ap.add_argument("--sar-dates", type=int, default=49)
     ap.add_argument("--notebook-size", type=int, default=4000)
@@ -290,8 +290,8 @@ def main(argv=None):
     rows = []
     if "landtrendr" in a.steps:
         rows += bench_landtrendr(a.sizes, work, a.chunks)
-    if {"kshape", "tsf"} & set(a.steps):
-        rows += bench_classify(a.sizes, work, a.chunks, [s for s in ("kshape", "tsf") if s in a.steps])
+    if {"kshape", "tsf", "tsf100"} & set(a.steps):
+        rows += bench_classify(a.sizes, work, a.chunks, [s for s in ("kshape", "tsf", "tsf100") if s in a.steps])
     if "sar" in a.steps:
         rows += bench_sar(a.sar_sizes, work, a.chunks, a.sar_dates)
     if "notebook" in a.steps:
