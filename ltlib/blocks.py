@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -43,9 +44,10 @@ _write_locks: dict[str, threading.Lock] = {}
 
 def is_lazy(a) -> bool:
     """True for a dask array (a chunked, not yet computed array)."""
-    import dask.array as da
-
-    return isinstance(a, da.Array)
+    # no dask array exists before dask.array is imported, and importing it takes 1-5 s that an
+    # in-memory scene would pay for nothing
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(a, da.Array)
 
 
 def check_chunks(chunks, name: str = "chunks") -> int:
