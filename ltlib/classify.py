@@ -11,9 +11,9 @@ the seed's model families on labelled series and applies them to a whole image:
   classifier, as the paper does;
 - pyts ``TSF`` (TimeSeriesForest, Deng et al. 2013; 500 trees) and ``BOSSVS`` (Schaefer 2016);
   ``TSF100``, the same forest with 100 trees, maps whole scenes: on the sample it is as
-  accurate as InceptionTime within 0.005 and predicts 5-20x faster per pixel on CPU
-  (``benchmarks/bench_classify_rate.py``), the default of notebook 04 for scenes opened in
-  chunks;
+  accurate as InceptionTime within 0.005 and predicts about 10x faster per pixel on CPU
+  (``benchmarks/bench_classify_rate.py``, docs/scale.md), the default of notebook 04 for
+  scenes opened in chunks;
 - image models ``GADF``, ``GASF`` (Gramian angular fields, Wang & Oates 2015), ``MTF``
   (Markov transition field) and ``RP`` (recurrence plot), each an image per series fed to a
   fastai ``xresnet18``.
