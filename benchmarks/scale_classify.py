@@ -5,9 +5,10 @@ One measurement (run as a child process by ``bench_scale.py``, which samples the
 - ``kshape``: k chosen... here fixed (k = 6, one elbow point) and the centroids fitted on a
   random sample of ``SAMPLE`` pixels of NDVI, then every pixel assigned to its nearest centroid
   (``cluster.cluster_trajectories``; blocks: ``clusters_univariate.tif`` written block by block);
-- ``tsf``: a TimeSeriesForest (pyts, 500 trees, the project's fastest classifier) trained on the
-  seed's labelled split, then every pixel classified (``mapping.map_scene``; blocks:
-  ``class_map.tif`` written block by block; memory: ``MappingRun.write``).
+- ``tsf``: a TimeSeriesForest (pyts, 500 trees) trained on the seed's labelled split, then every
+  pixel classified (``mapping.map_scene``; blocks: ``class_map.tif`` written block by block;
+  memory: ``MappingRun.write``); ``tsf100``: the same with ``TSF100`` (100 trees), notebook
+  04's model for scenes opened in chunks.
 
     python benchmarks/scale_classify.py kshape blocks /tmp/ltlib_scale/scene1000 /tmp/out 512
 """
@@ -30,8 +31,8 @@ def measure(step: str, mode: str, folder, out, chunks: int = 512) -> dict:
     step's own timings."""
     from ltlib import blocks, cluster, mapping, scene
 
-    if step not in ("kshape", "tsf") or mode not in ("memory", "blocks"):
-        raise ValueError(f"step must be 'kshape' or 'tsf' and mode 'memory' or 'blocks', got {step!r}, {mode!r}")
+    if step not in ("kshape", "tsf", "tsf100") or mode not in ("memory", "blocks"):
+        raise ValueError(f"step must be 'kshape', 'tsf' or 'tsf100' and mode 'memory' or 'blocks', got {step!r}, {mode!r}")
     blocks.connect()
     out = Path(out)
     t0 = time.perf_counter()
@@ -49,12 +50,13 @@ def measure(step: str, mode: str, folder, out, chunks: int = 512) -> dict:
                    assign_s=run.seconds.get("assign"))
     else:
         t = time.perf_counter()
-        comparison = mapping.compare_on_seed(mapping.load_labelled(), ["TSF"], progress=False)
+        name = step.upper()
+        comparison = mapping.compare_on_seed(mapping.load_labelled(), [name], progress=False)
         res["train_s"] = time.perf_counter() - t
         series = mapping.scene_series(sc)
         run = mapping.map_scene(series, comparison, n_synthetic_per_class=0, progress=False, output_dir=out)
         run.write(out)
-        res.update(classify_s=run.map_seconds["TSF"], class_pixels=run.class_pixels())
+        res.update(classify_s=run.map_seconds[name], class_pixels=run.class_pixels())
     res["seconds"] = time.perf_counter() - t0
     res["pixels_per_s"] = n / res["seconds"]
     return res

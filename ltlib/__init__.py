@@ -15,6 +15,7 @@ scene        the one loader: the sample, a folder of own stacks, Earth Engine do
 report       what a notebook ran, skipped and wrote (summary.json)
 resources    reference data shipped with the package (seed training set, Earth Engine reference)
 io           GeoTIFF stacks (one band per year), atomic writes, image <-> series reshapes
+jit          numba compilation with an on-disk cache that never stops ltlib (the LandTrendr kernels)
 sample       the simulated sample scene (python -m ltlib.sample data/sample)
 completeness missing values per year, per pixel and by sensor era
 gaps         gap filling along time

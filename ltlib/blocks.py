@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -25,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 from . import config
-from .io import (NODATA_INT16, Grid, _hex_to_rgba, _to_dtype, atomic_path, geotiff_profile, open_geotiff,
+from .io import (DEFLATE_LEVEL, NODATA_INT16, Grid, _hex_to_rgba, _to_dtype, atomic_path, geotiff_profile, open_geotiff,
                  year_band_names)
 
 #: Side of the square chunks (px) of lazily opened scenes (:data:`ltlib.config.CHUNK_PX`).
@@ -42,9 +44,10 @@ _write_locks: dict[str, threading.Lock] = {}
 
 def is_lazy(a) -> bool:
     """True for a dask array (a chunked, not yet computed array)."""
-    import dask.array as da
-
-    return isinstance(a, da.Array)
+    # no dask array exists before dask.array is imported, and importing it takes 1-5 s that an
+    # in-memory scene would pay for nothing
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(a, da.Array)
 
 
 def check_chunks(chunks, name: str = "chunks") -> int:
@@ -200,8 +203,27 @@ def _block_to_dtype(block, dtype, nodata, path):
     return _to_dtype(block, dtype, nodata, path, check_rounding=False)
 
 
-def _prepare(spec: dict, tmp: Path):
-    """Create the file ``tmp`` for one output and return the (lazy) store of its blocks."""
+class _OpenWriter:
+    """``dask.array.store`` target writing blocks into one dataset kept open from its creation.
+
+    rioxarray's ``RasterioWriter`` reopens the file in update mode for every block, where GDAL
+    ignores the creation options (the deflate level, its compression threads): a block written
+    so is compressed at level 6 on one thread. On dask's local schedulers every block is written
+    by this process, so the dataset stays open (writes to it are serialised by the file's
+    lock); a distributed cluster's workers still open the file by its path."""
+
+    def __init__(self, dst):
+        self.dst = dst
+
+    def __setitem__(self, key, item):
+        bands, rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        self.dst.write(item, window=window, indexes=list(range(bands.start + 1, bands.stop + 1)))
+
+
+def _prepare(spec: dict, tmp: Path, open_files: contextlib.ExitStack):
+    """Create the file ``tmp`` for one output and return the (lazy) store of its blocks; on
+    dask's local schedulers the file stays open in ``open_files`` (see :class:`_OpenWriter`)."""
     import dask.array as da
     from rioxarray.raster_writer import RasterioWriter
 
@@ -226,20 +248,25 @@ def _prepare(spec: dict, tmp: Path):
     profile.update(tiled=True, blockxsize=TILE_PX, blockysize=TILE_PX, BIGTIFF="IF_SAFER")
     if spec.get("compress", "deflate") != "deflate":
         profile.pop("predictor", None)
+        profile.pop("zlevel", None)
         if spec["compress"] is None:
             profile.pop("compress")
         else:
             profile["compress"] = spec["compress"]
-    with rasterio.open(tmp, "w", **profile) as dst:
-        if band_names is not None:
-            for i, n in enumerate(band_names, start=1):
-                dst.set_band_description(i, str(n))
-        tags = dict(spec.get("tags") or {})
-        dst.update_tags(**{k: str(v) for k, v in tags.items()})
-        if colormap is not None:
-            dst.write_colormap(1, {int(k): _hex_to_rgba(v) for k, v in colormap.items()})
+    local = active_client() is None
+    dst = open_files.enter_context(rasterio.open(tmp, "w", **profile)) if local else rasterio.open(tmp, "w", **profile)
+    if band_names is not None:
+        for i, n in enumerate(band_names, start=1):
+            dst.set_band_description(i, str(n))
+    tags = dict(spec.get("tags") or {})
+    dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    if colormap is not None:
+        dst.write_colormap(1, {int(k): _hex_to_rgba(v) for k, v in colormap.items()})
+    if not local:
+        dst.close()
     converted = data.map_blocks(_block_to_dtype, dtype, nodata, path, dtype=np.dtype(dtype))
-    return da.store(converted, RasterioWriter(str(tmp)), lock=_lock(tmp), compute=False)
+    target = _OpenWriter(dst) if local else RasterioWriter(str(tmp))
+    return da.store(converted, target, lock=_lock(tmp), compute=False)
 
 
 def add_overviews(tmp: Path, resampling: str) -> None:
@@ -251,7 +278,9 @@ def add_overviews(tmp: Path, resampling: str) -> None:
         # times (the 256 MB cap of ltlib.io made a 7,000 px stack take > 15 min)
         strip = -(-src.width // TILE_PX) * TILE_PX * TILE_PX * src.count * np.dtype(src.dtypes[0]).itemsize
     cache = int(min(max(4 * strip, 256 * 2**20), 4 * 2**30))
-    with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(tmp, "r+") as dst:
+    # the overviews get the files' deflate level (GDAL's default for them is 6)
+    with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS="ALL_CPUS", ZLEVEL_OVERVIEW=DEFLATE_LEVEL), \
+            rasterio.open(tmp, "r+") as dst:
         factors = [f for f in OVERVIEW_FACTORS if max(dst.height, dst.width) / f >= TILE_PX / 2]
         if factors:
             dst.build_overviews(factors, Resampling[resampling])
@@ -287,8 +316,9 @@ def write_rasters(specs, *, also=(), progress: bool = True):
     specs = list(specs)
     with contextlib.ExitStack() as stack:
         tmps = [Path(stack.enter_context(atomic_path(s["path"]))) for s in specs]
-        stores = [_prepare(s, tmp) for s, tmp in zip(specs, tmps)]
-        values = compute(*stores, *also, progress=progress)[len(stores):]
+        with contextlib.ExitStack() as open_files:  # closed before the overviews are built
+            stores = [_prepare(s, tmp, open_files) for s, tmp in zip(specs, tmps)]
+            values = compute(*stores, *also, progress=progress)[len(stores):]
         for s, tmp in zip(specs, tmps):
             if s.get("overviews", True):
                 add_overviews(tmp, s.get("overview_resampling", "nearest"))

@@ -480,12 +480,24 @@ def read_stack(path, *, expected_years=None, chunks=None, untagged_fill: bool = 
     )
 
 
+#: Deflate level of every GeoTIFF ltlib writes. Measured on one LandTrendr run's outputs at
+#: 1,000 px (``benchmarks/bench_codecs.py``; docs/scale.md has the table): level 1 writes in 0.36x
+#: the time of GDAL's default level 6 on one thread for 1.13x the size (0.20x with
+#: :data:`GDAL_WRITE_THREADS`); zstd 1 was as fast but less widely readable, lerc faster and
+#: 1.4x larger. Deflate is read by every GDAL, QGIS, ArcGIS and rasterio build.
+DEFLATE_LEVEL = 1
+#: GDAL's compression threads per file written (its NUM_THREADS creation option).
+GDAL_WRITE_THREADS = "ALL_CPUS"
+
+
 def geotiff_profile(grid: Grid, count: int, dtype, nodata) -> dict:
-    """The rasterio profile of every GeoTIFF ltlib writes: deflate, predictor 2 for integers,
-    256 x 256 tiles from 512 px on a side."""
+    """The rasterio profile of every GeoTIFF ltlib writes: deflate (level :data:`DEFLATE_LEVEL`,
+    compressed on :data:`GDAL_WRITE_THREADS`), predictor 2 for integers, 256 x 256 tiles from
+    512 px on a side."""
     h, w = grid.shape
     profile = dict(driver="GTiff", height=h, width=w, count=count, dtype=np.dtype(dtype).name, crs=grid.crs,
-                   transform=grid.transform, nodata=nodata, compress="deflate")
+                   transform=grid.transform, nodata=nodata, compress="deflate", zlevel=DEFLATE_LEVEL,
+                   num_threads=GDAL_WRITE_THREADS)
     if np.dtype(dtype).kind in "iu":
         profile["predictor"] = 2  # horizontal differencing: int stacks compress ~2x better
     if h >= 512 and w >= 512:
@@ -498,39 +510,78 @@ def geotiff_profile(grid: Grid, count: int, dtype, nodata) -> dict:
 MIN_RANGE_FOR_ROUNDING = 20.0
 
 
+#: Elements converted at a time by :func:`_to_dtype` (1 MB of float32): the passes over a chunk
+#: stay in the processor's cache instead of making whole-array temporaries.
+_CONVERT_CHUNK = 2**18
+
+
 def _to_dtype(data: np.ndarray, dtype: str, nodata, path=None, *, check_rounding: bool = True):
     """``data`` (NaN = missing) as ``dtype``: rounded for integers, NaN to ``nodata``. Values that
     do not fit raise ValueError; ``check_rounding`` refuses to round values whose whole range
     is small (physical units by mistake): block-wise writes turn it off, as one block's range
-    says nothing of the whole output's."""
-    out = np.asarray(data, dtype=np.float64)
-    missing = ~np.isfinite(out)
-    if np.issubdtype(np.dtype(dtype), np.integer):
-        info = np.iinfo(dtype)
-        if missing.any() and nodata is None:
-            raise ValueError(f"{path or 'output'}: data has NaN but no nodata value was given for {dtype} output")
-        finite = out[~missing]
-        if check_rounding and finite.size and np.ptp(finite) < MIN_RANGE_FOR_ROUNDING and np.any(finite != np.rint(finite)):
-            lo, hi = float(finite.min()), float(finite.max())
-            raise ValueError(
-                f"{path or 'output'}: values {lo:.4g}..{hi:.4g} are not whole numbers and would be rounded to "
-                f"{dtype} ({np.unique(np.rint(finite)).size} distinct values left). Physical index values? "
-                f"Write them x 1000 with scale=0.001 (ltlib's stored units), or with dtype='float32'")
-        vals = np.rint(np.where(missing, 0, out))
-        bad = (vals < info.min) | (vals > info.max)
+    says nothing of the whole output's.
+
+    One pass over ``data`` in chunks of :data:`_CONVERT_CHUNK` elements (float32 data in float32:
+    rounding and the comparisons are exact in either type), so the output is the only array of
+    the input's size that is made.
+    """
+    data = np.asarray(data)
+    dtype = np.dtype(dtype)
+    work = np.float32 if data.dtype == np.float32 else np.float64  # as np.asarray(data, float64), exactly
+    flat = data.reshape(-1)
+    res = np.empty(flat.shape, dtype)
+    buf = np.empty(min(_CONVERT_CHUNK, flat.size), work)
+    rounded = np.empty_like(buf)
+    finite = np.empty(buf.shape, bool)
+    is_int = dtype.kind in "iu"
+    info = np.iinfo(dtype) if is_int else None
+    n_missing = n_bad = 0
+    lo, hi, whole = np.inf, -np.inf, True
+    for start in range(0, flat.size, _CONVERT_CHUNK):
+        x = flat[start:start + _CONVERT_CHUNK]
+        b, r, f = buf[:x.size], rounded[:x.size], finite[:x.size]
+        b[...] = x
+        np.isfinite(b, out=f)
+        n_chunk = x.size - int(np.count_nonzero(f))
+        n_missing += n_chunk
+        if not is_int:
+            res[start:start + x.size] = b
+            if nodata is not None and n_chunk:
+                np.copyto(res[start:start + x.size], nodata, where=~f)
+            continue
+        if n_chunk:
+            np.copyto(b, 0, where=~f)
+        np.rint(b, out=r)
+        if check_rounding and n_chunk < x.size:
+            lo = min(lo, float(np.min(b, where=f, initial=np.inf)))
+            hi = max(hi, float(np.max(b, where=f, initial=-np.inf)))
+            whole = whole and bool(np.array_equal(r, b))  # missing values are 0 in both
+        out_of_range = (r < info.min) | (r > info.max)
         if nodata is not None:
-            bad |= (vals == nodata) & ~missing
-        if np.any(bad & ~missing):
-            raise ValueError(
-                f"{path or 'output'}: {int(np.sum(bad & ~missing))} values do not fit {dtype} "
-                f"(range {info.min}..{info.max}, nodata {nodata}); range of data {np.nanmin(out)}..{np.nanmax(out)}"
-            )
-        vals = np.where(missing, nodata if nodata is not None else 0, vals)
-        return vals.astype(dtype)
-    vals = out.astype(dtype)
-    if nodata is not None and missing.any():
-        vals[missing] = nodata
-    return vals
+            out_of_range |= r == nodata
+        out_of_range &= f
+        n_bad += int(np.count_nonzero(out_of_range))
+        if n_chunk:
+            np.copyto(r, nodata if nodata is not None else 0, where=~f)
+        res[start:start + x.size] = r
+    res = res.reshape(data.shape)
+    if not is_int:
+        return res
+    if n_missing and nodata is None:
+        raise ValueError(f"{path or 'output'}: data has NaN but no nodata value was given for {dtype} output")
+    if check_rounding and n_missing < flat.size and hi - lo < MIN_RANGE_FOR_ROUNDING and not whole:
+        finite_values = np.asarray(data, dtype=np.float64)[np.isfinite(np.asarray(data, dtype=np.float64))]
+        raise ValueError(
+            f"{path or 'output'}: values {lo:.4g}..{hi:.4g} are not whole numbers and would be rounded to "
+            f"{dtype} ({np.unique(np.rint(finite_values)).size} distinct values left). Physical index values? "
+            f"Write them x 1000 with scale=0.001 (ltlib's stored units), or with dtype='float32'")
+    if n_bad:
+        out = np.asarray(data, dtype=np.float64)
+        raise ValueError(
+            f"{path or 'output'}: {n_bad} values do not fit {dtype} "
+            f"(range {info.min}..{info.max}, nodata {nodata}); range of data {np.nanmin(out)}..{np.nanmax(out)}"
+        )
+    return res
 
 
 def write_stack(path, data, years, grid: Grid, *, dtype="int16", nodata=None, name=None, scale=None) -> Path:

@@ -438,8 +438,8 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
     "04_classify_trajectories": {
         **_COMMON, **_YEARS, **_EARLIER, "llr_asset": _OPT_STR, "classify_fitted": Param("bool"),
         "training_csv": Param("path", optional=True), "training_first_year": Param("int", 1972, 2100),
-        "models": Param("models"), "epochs": _COUNT, "use_gadf": Param("bool"),
-        "n_synthetic_per_class": Param("int", 0), "min_observations": _COUNT, "n_reference_per_class": _COUNT,
+        "models": Param("models"), "models_large": Param("models", optional=True), "epochs": _COUNT,
+        "use_gadf": Param("bool"), "n_synthetic_per_class": Param("int", 0), "min_observations": _COUNT, "n_reference_per_class": _COUNT,
         "write_probabilities": Param("bool"), "batch_size": _COUNT, "seed": _SEED},
     "05_detect_sar_change": {
         **_COMMON, **_EARLIER, "s1_start": Param("date", optional=True), "s1_end": Param("date", optional=True),

@@ -283,7 +283,7 @@ def _stack_stats(data, fill) -> dict:
     if lazy:
         import dask.array as xp
     else:
-        xp = np
+        return _stack_stats_numpy(data, fill)
     hit = data == np.float32(fill) if fill is not None else None
     values = data if hit is None else xp.where(hit, np.nan, data)
     finite = xp.isfinite(values)
@@ -294,6 +294,29 @@ def _stack_stats(data, fill) -> dict:
         stats = dict(zip(stats, blocks.compute(*stats.values(), progress=False)))
     stats = {k: np.asarray(v) for k, v in stats.items()}
     if not stats["finite_per_band"].any():
+        stats["min"] = stats["max"] = np.nan
+    stats["max_abs"] = max(abs(stats["min"]), abs(stats["max"])) if np.isfinite(stats["max"]) else 0.0
+    return stats
+
+
+def _stack_stats_numpy(data, fill) -> dict:
+    """:func:`_stack_stats` of an in-memory stack, band by band: the same numbers without
+    the whole-stack temporaries (a float32 copy and three boolean masks)."""
+    n_fill, lo, hi = 0, np.inf, -np.inf
+    finite_per_band = np.zeros(len(data), np.int64)
+    for t, band in enumerate(data):
+        finite = np.isfinite(band)
+        if fill is not None:
+            hit = band == np.float32(fill)
+            n_fill += int(np.count_nonzero(hit))
+            finite &= ~hit
+        finite_per_band[t] = np.count_nonzero(finite)
+        if finite_per_band[t]:
+            lo = min(lo, float(np.min(band, where=finite, initial=np.inf)))
+            hi = max(hi, float(np.max(band, where=finite, initial=-np.inf)))
+    stats = {"n_fill": np.asarray(n_fill), "max": np.asarray(np.float32(hi)), "min": np.asarray(np.float32(lo)),
+             "finite_per_band": finite_per_band}
+    if not finite_per_band.any():
         stats["min"] = stats["max"] = np.nan
     stats["max_abs"] = max(abs(stats["min"]), abs(stats["max"])) if np.isfinite(stats["max"]) else 0.0
     return stats

@@ -195,6 +195,16 @@ ELSEWHERE = [
     ('reference', 'a stratum with mapped pixels but no reference point', '-',
      "area estimate None (NaN) with the estimator's note in `change_area.notes`",
      'tests/test_change_area.py::test_estimate_notes_a_stratum_without_points'),
+    ("install", "no writable numba cache folder (read-only package folder and home, NUMBA_CACHE_DIR unwritable)",
+     "RuntimeError at `import ltlib.landtrendr`: `cannot cache function '_f_pvalue': no locator available`",
+     "RuntimeWarning: `numba finds no writable cache folder ... Set NUMBA_CACHE_DIR to a writable folder`; "
+     "the kernels compile at every start and run",
+     "tests/test_jit.py::test_no_writable_cache_folder_compiles_without_cache"),
+    ("install", "corrupt numba cache file (.nbc) of a kernel",
+     "_pickle.UnpicklingError on the first call",
+     "RuntimeWarning: `numba cache of ... could not be read (UnpicklingError ...); compiling it again`; "
+     "same result, the entry is rewritten",
+     "tests/test_jit.py::test_corrupt_cache_file_is_compiled_again"),
 ]
 
 

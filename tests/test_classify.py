@@ -111,6 +111,38 @@ def test_fit_and_predict_on_gpu(seed_split):
     np.testing.assert_allclose(m.predict_proba(Xv, device="cuda"), cpu, atol=1e-4)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["InceptionTime", "FCN", "ResNet"])
+def test_deep_models_per_pixel_rate_on_gpu(seed_split, name):
+    """The benchmark of the deep models' per-pixel rate on a GPU (benchmarks/bench_classify_rate.py
+    --device cuda) on a small scene: the GPU's class map is the CPU's, and both rates are printed
+    (no timing assert: speed goals are the benchmark's)."""
+    import sys
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_classify_rate import rate
+
+    Xt, yt, Xv, yv = seed_split
+    m = classify.fit(name, Xt, yt, Xv, yv, epochs=2, seed=0, progress=False)
+    scene = np.tile(Xv.T[:, :, None], (1, 1, 50)).astype(np.float32)  # (T, n, 50)
+    cpu_rate, cpu_map = rate(m, scene, device="cpu")
+    gpu_rate, gpu_map = rate(m, scene, device="cuda", repeat=2)
+    print(f"{name}: {cpu_rate:,.0f} px/s on CPU, {gpu_rate:,.0f} px/s on {torch.cuda.get_device_name()}")
+    assert (gpu_map == cpu_map).mean() > 0.999  # float32 sums in another order may flip a near tie
+    assert cpu_rate > 0 and gpu_rate > 0
+
+
+def test_tsf100_is_a_100_tree_forest(seed_split):
+    Xt, yt, Xv, yv = seed_split
+    m = classify.fit("TSF100", Xt, yt, Xv, yv, seed=1)
+    assert m.estimator.n_estimators == 100 and len(m.estimator.estimators_) == 100
+    assert m.scores["valid_accuracy"] > 0.95, m.scores  # TSF (500 trees) is above 0.97 on this split
+
+
 @pytest.mark.parametrize("name", ["TST", "FCN", "ResNet", "GADF", "BOSSVS"])
 def test_other_models_train(seed_split, name):
     Xt, yt, Xv, yv = seed_split

@@ -230,3 +230,13 @@ def test_class_figures_of_the_labelled_set(small_labelled, tsf_comparison):
     proba, y = tsf_comparison.valid_predictions()
     assert proba.shape == (len(lab.valid), 6) and (y == lab.y[lab.valid]).all()
     assert plots.confusion_figure(np.eye(6) * 3, title="c").axes[0].get_title() == "c"
+
+
+def test_large_scenes_use_the_large_scene_models(sample_scene, data_dir):
+    names, note = mapping.models_for_scene(sample_scene, ["InceptionTime", "TSF"], ["TSF100"])
+    assert names == ["InceptionTime", "TSF"] and "held in memory" in note
+    lazy = scene.load(data_dir, quiet=True, chunks=64)
+    names, note = mapping.models_for_scene(lazy, ["InceptionTime", "TSF"], ["TSF100"])
+    assert names == ["TSF100"] and "opened in chunks" in note and "models_large" in note
+    assert mapping.models_for_scene(lazy, ["InceptionTime"], None)[0] == ["InceptionTime"]
+    assert mapping.LARGE_SCENE_MODELS == ("TSF100",) and "TSF100" in classify.MODELS

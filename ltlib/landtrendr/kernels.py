@@ -41,12 +41,14 @@ import math
 import numba as nb
 import numpy as np
 
+from ..jit import njit  # numba.njit(cache=True) that survives unwritable or corrupt caches
+
 _DWF = 2.0  # IDL distweightfactor
 _CHUNK = 256  # pixels per parallel task of _segment_all (one work space each)
 
 
 # ----------------------------------------------------------------------------- numerics
-@nb.njit(cache=True)
+@njit()
 def _f_pvalue(f, df1, df2):
     """1 - F_cdf(f; df1, df2) for an even ``df1`` (LandTrendr's models have two per segment).
 
@@ -75,7 +77,7 @@ def _f_pvalue(f, df1, df2):
 
 
 # ----------------------------------------------------------------------------- stages
-@nb.njit(cache=True)
+@njit()
 def _despike(y, stopat, idl):
     """desawtooth: dampen the spikiest point towards its neighbours' mean, repeatedly."""
     n = y.shape[0]
@@ -105,7 +107,7 @@ def _despike(y, stopat, idl):
             return  # IDL: its loop test sees this (already applied) proportion
 
 
-@nb.njit(cache=True)
+@njit()
 def _ols(x, y, a, b):
     """OLS over indices a..b inclusive: (slope, intercept, min(y), max(y)); the slope is 0 when
     all x are equal, and the range is taken in the pass that sums (:func:`_segment_fit` needs it)."""
@@ -132,7 +134,7 @@ def _ols(x, y, a, b):
     return s, my - s * mx, lo, hi
 
 
-@nb.njit(cache=True)
+@njit()
 def _segment_fit(x, y, a, b):
     """score_segments for one segment a..b: (MSE of its OLS fit, slope, intercept); the MSE is 0
     for <= 2 points or a flat or straight segment. The split reuses the slope and intercept.
@@ -155,7 +157,7 @@ def _segment_fit(x, y, a, b):
     return 0.0, sl, ic
 
 
-@nb.njit(cache=True)
+@njit()
 def _find_vertices(x, y, target, nxt, mse, sls, ics, verts):
     """Candidate vertices (indices into the valid observations), IDL find_vertices.
 
@@ -227,7 +229,7 @@ def _find_vertices(x, y, target, nxt, mse, sls, ics, verts):
     return verts
 
 
-@nb.njit(cache=True)
+@njit()
 def _angle_diff(x0, x1, x2, y0, y1, y2, yrange, dwf):
     ydiff2 = y2 - y1
     ydiff1 = y1 - y0
@@ -238,7 +240,7 @@ def _angle_diff(x0, x1, x2, y0, y1, y2, yrange, dwf):
     return math.atan(max(s1, s2)) * scaler
 
 
-@nb.njit(cache=True)
+@njit()
 def _vet_verts(x, y, v, desired, ys, sr, usable, out):
     """Cull candidate vertices to ``desired`` by angle importance (IDL vet_verts3).
 
@@ -289,7 +291,7 @@ def _vet_verts(x, y, v, desired, ys, sr, usable, out):
     return out
 
 
-@nb.njit(cache=True)
+@njit()
 def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
     """find_best_trace: segment by segment, point-to-point or (anchored) regression.
 
@@ -357,7 +359,7 @@ def _best_trace(x, y, v, yfit, slopes, vv, s0, pre):
     return ssr + (y[last] - yfit[last]) ** 2
 
 
-@nb.njit(cache=True)
+@njit()
 def _spline_from_vertex_values(x, y, v, vv, yfit, slopes):
     """The linear spline through the vertex values ``vv`` at ``x[v]``: fills ``slopes`` and
     ``yfit``; returns the residual sum of squares, summed in time order as it is written."""
@@ -376,7 +378,7 @@ def _spline_from_vertex_values(x, y, v, vv, yfit, slopes):
     return ssr + (y[last] - yfit[last]) ** 2
 
 
-@nb.njit(cache=True)
+@njit()
 def _lsq_trace(x, y, v, yfit, slopes, vv, trid):
     """find_best_trace3: vertex values by least squares of the linear spline (tent basis).
 
@@ -420,7 +422,7 @@ def _lsq_trace(x, y, v, yfit, slopes, vv, trid):
     return _spline_from_vertex_values(x, y, v, vv, yfit, slopes)
 
 
-@nb.njit(cache=True)
+@njit()
 def _lsq_trace_dense(x, y, v, yfit, slopes, vv):
     """:func:`_lsq_trace` by a dense SVD least squares, as before: kept for the IDL preset,
     whose integer truncation of the fit turns last-bit differences of the solve into
@@ -443,7 +445,7 @@ def _lsq_trace_dense(x, y, v, yfit, slopes, vv):
     return _spline_from_vertex_values(x, y, v, vv, yfit, slopes)
 
 
-@nb.njit(cache=True)
+@njit()
 def _total_ss(y):
     """Sum of squares of ``y`` about its mean (the flat model's residual sum of squares)."""
     n = y.shape[0]
@@ -457,7 +459,7 @@ def _total_ss(y):
     return ss
 
 
-@nb.njit(cache=True)
+@njit()
 def _stats(ssr, ss, n, npred):
     """calc_fitting_stats3: (f_stat, p_of_f) of a model with residual sum of squares ``ssr``
     against a flat line; ``ss`` is :func:`_total_ss` of the ``n`` observations (the same for
@@ -479,14 +481,14 @@ def _stats(ssr, ss, n, npred):
     return f, _f_pvalue(f, float(dfr), float(dfe))
 
 
-@nb.njit(cache=True)
+@njit()
 def _trunc(a):
     # IDL stores these in integer arrays: truncation toward zero
     for i in range(a.shape[0]):
         a[i] = float(int(a[i]))
 
 
-@nb.njit(cache=True)
+@njit()
 def _weakest(x, y, v, vv, nv, cache):
     """Index (1..nv-2) of the vertex whose removal costs least (local MSE of the bridge).
 
@@ -522,7 +524,7 @@ def _weakest(x, y, v, vv, nv, cache):
     return w
 
 
-@nb.njit(cache=True)
+@njit()
 def _range(a):
     """max(a) - min(a) in one pass (``a`` has no NaN)."""
     lo = a[0]
@@ -533,7 +535,7 @@ def _range(a):
     return hi - lo
 
 
-@nb.njit(cache=True)
+@njit()
 def _slopes_ok(slopes, nseg, rng, thr):
     """check_slopes: no recovery (negative slope) faster than thr x range per year; ``rng`` is
     the fitted series' range."""
@@ -543,7 +545,7 @@ def _slopes_ok(slopes, nseg, rng, thr):
     return True
 
 
-@nb.njit(cache=True)
+@njit()
 def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, v, yw, vv, pre, trid, cache):
     """Fit the model ladder from all vertices down to one segment; fills the m* arrays
     (``mrng``: the range of each model's fit).
@@ -626,7 +628,7 @@ def _ladder(x, y, v0, thr, lsq, idl, mv, mvv, mslope, myfit, mp, mf, mnv, mrng, 
         mf[i] = f
 
 
-@nb.njit(cache=True)
+@njit()
 def _one_year_recovery(x, v, vv, nv):
     """True when a one-year recovery takes back more than half of the disturbance just
     before it: the spike-like pattern preventOneYearRecovery is meant to exclude."""
@@ -638,7 +640,7 @@ def _one_year_recovery(x, v, vv, nv):
     return False
 
 
-@nb.njit(cache=True)
+@njit()
 def _pick(mp, mslope, mnv, mrng, nmod, bmp, thr, x, mv, mvv, prevent1, p):
     """pick_best_model6 with the recovery checks, as the IDL loop does (``p``: work space of
     >= nmod)."""
@@ -662,7 +664,7 @@ def _pick(mp, mslope, mnv, mrng, nmod, bmp, thr, x, mv, mvv, prevent1, p):
     return best, p[best]
 
 
-@nb.njit(cache=True)
+@njit()
 def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                    fitted, isvert, wf, wi, goods, mv_, mvv_, msl_, myf_, mp_, mf_, mnv_):
     """One pixel (disturbance-positive orientation). Fills fitted/isvert; returns (rmse, p, f).
@@ -751,7 +753,7 @@ def _segment_pixel(yall, xall, max_seg, spike, overshoot, prevent1, thr, pval, b
     return math.sqrt(ss / n), p_out, f_out
 
 
-@nb.njit(cache=True)
+@njit()
 def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                    fitted, isvert, stats, ninf):
     """Pixels ``c * _CHUNK`` .. of ``Y`` (T, n) into ``fitted``, ``isvert``, ``stats``, with one
@@ -811,7 +813,7 @@ def _segment_chunk(c, Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr
                 isvert[t, c0 + j] = vb[j, t]
 
 
-@nb.njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                  fitted, isvert, stats, ninf):
     """Every pixel of ``Y`` (T, n), any float type and strides (a (T, H, W) stack reshaped
@@ -825,7 +827,7 @@ def _segment_all(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pva
                        fitted, isvert, stats, ninf)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _segment_all_serial(Y, xall, distdir, max_seg, spike, overshoot, prevent1, thr, pval, bmp, min_obs, idl,
                         fitted, isvert, stats, ninf):
     """:func:`_segment_all` on the calling thread, without the GIL: for dask's block tasks,
@@ -838,7 +840,7 @@ def _segment_all_serial(Y, xall, distdir, max_seg, spike, overshoot, prevent1, t
 
 
 # ----------------------------------------------------------------------------- FTV
-@nb.njit(cache=True)
+@njit()
 def _ftv_pixel(yall, xall, isv, fitted):
     T = yall.shape[0]
     goods = np.empty(T, np.int64)
@@ -902,7 +904,7 @@ def _ftv_pixel(yall, xall, isv, fitted):
         fitted[t] = vv[nv - 1]
 
 
-@nb.njit(cache=True)
+@njit()
 def _ftv_one(i, Y, xall, isv, out):
     T = Y.shape[0]
     y = np.empty(T)
@@ -916,7 +918,7 @@ def _ftv_one(i, Y, xall, isv, out):
         out[t, i] = fit[t]
 
 
-@nb.njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _ftv_all(Y, xall, isv, out):
     """FTV of every pixel of ``Y`` (T, n) on the vertices ``isv`` (T, n) into ``out`` (T, n)
     float32; per-pixel float64 buffers, no copy of the stack."""
@@ -924,7 +926,7 @@ def _ftv_all(Y, xall, isv, out):
         _ftv_one(i, Y, xall, isv, out)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _ftv_all_serial(Y, xall, isv, out):
     """:func:`_ftv_all` on the calling thread, without the GIL (dask block tasks)."""
     for i in range(Y.shape[1]):
@@ -932,7 +934,7 @@ def _ftv_all_serial(Y, xall, isv, out):
 
 
 # ----------------------------------------------------------------------------- change map
-@nb.njit(cache=True)
+@njit()
 def _change_pixel(i, fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
                   mag_sign, dur_sign, preval_sign, dsnr_min, out):
     T = fit.shape[0]
@@ -977,7 +979,7 @@ def _change_pixel(i, fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, du
         prev = t
 
 
-@nb.njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
                 mag_sign=1.0, dur_sign=1.0, preval_sign=1.0, dsnr_min=-np.inf):
     # fit, isv: (T, n), as segment() returns them; sort_code indexes
@@ -992,7 +994,7 @@ def _change_all(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max
     return out
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _change_all_serial(fit, isv, years, rmse, sign, sort_code, y0, y1, mag_min, dur_max, preval_min,
                        mag_sign=1.0, dur_sign=1.0, preval_sign=1.0, dsnr_min=-np.inf):
     """:func:`_change_all` on the calling thread, without the GIL (dask block tasks)."""
