@@ -263,7 +263,9 @@ def medoid(obs: np.ndarray) -> np.ndarray:
         return out
     with np.errstate(all="ignore"), _quiet_all_nan():
         med = np.nanmedian(obs, axis=0)
-        dist = ((obs - med[None]) ** 2).sum(axis=1)  # NaN where any band is masked
+        dist = np.zeros((n, *obs.shape[2:]))
+        for k in range(b):  # summed band after band, as Earth Engine's Reducer.sum: ties stay ties
+            dist = dist + (obs[:, k] - med[k]) ** 2  # NaN where any band is masked
     dist = np.where(np.isnan(dist), np.inf, dist)
     best = np.argmin(dist, axis=0)  # first of equal minima
     chosen = np.take_along_axis(obs, best[None, None], axis=0)[0]
