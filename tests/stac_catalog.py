@@ -265,3 +265,56 @@ class StacServer:
         data = path.read_bytes()
         resp = Response(data, mimetype="image/tiff")
         return resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
+
+# ----------------------------------------------------------------------------- Sentinel-1 RTC
+def build_s1_catalog(root, world: World, landsat_grid, *, start=None, end=None) -> Path:
+    """Sentinel-1 RTC items (``sentinel-1-rtc`` layout: assets ``vv``/``vh`` float32 linear
+    gamma0 COGs at 10 m, nodata -32768; ``sat:orbit_state``, ``sat:relative_orbit``,
+    ``sar:instrument_mode``, ``sar:polarizations``) of the world's acquisitions in
+    ``start``..``end`` (default the world's S1 window); returns catalog.json."""
+    import pystac
+    import rasterio
+    from affine import Affine
+
+    from ltlib.io import Grid
+
+    root = Path(root)
+    a, _, c, _, e, f = tuple(landsat_grid.transform)[:6]
+    grid = Grid(landsat_grid.crs, Affine(10.0, 0.0, c, 0.0, -10.0, f), landsat_grid.height * 3, landsat_grid.width * 3)
+    w, s, e_, n = grid.bounds_lonlat()
+    footprint = {"type": "Polygon", "coordinates": [[[w, s], [e_, s], [e_, n], [w, n], [w, s]]]}
+    cat = pystac.Catalog("test-s1", "Sentinel-1 RTC test catalog")
+    col = pystac.Collection("sentinel-1-rtc", "Sentinel-1 RTC (test)",
+                            pystac.Extent(pystac.SpatialExtent([[w, s, e_, n]]), pystac.TemporalExtent([[None, None]])))
+    cat.add_child(col)
+    d0 = _dt.date.fromisoformat(start or world.s1_start)
+    d1 = _dt.date.fromisoformat(end or world.s1_end)
+    epsg = int(grid.crs.to_epsg())
+    for t, orbit, pas, mode, pol, sl in world._s1_acquisitions():
+        if not d0 <= t.date() <= d1:
+            continue
+        sid = f"S1A_{mode}_GRDH_1SDV_{t:%Y%m%dT%H%M%S}_{orbit:03d}_rtc"
+        item = pystac.Item(sid, footprint, [w, s, e_, n], t.replace(tzinfo=_dt.timezone.utc), {
+            "platform": "SENTINEL-1A", "constellation": "Sentinel-1", "sat:orbit_state": pas.lower(),
+            "sat:relative_orbit": orbit, "sar:instrument_mode": mode, "sar:polarizations": list(pol),
+            "sar:product_type": "RTC", "proj:epsg": epsg, "proj:code": f"EPSG:{epsg}"}, collection=col)
+        arrs = world.s1_scene(t, orbit, sl, grid) if mode == "IW" else None
+        for p in pol:
+            key = p.lower()
+            path = root / "assets" / f"{sid}_{key}.tif"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = np.full(grid.shape, 0.05, np.float32) if arrs is None else \
+                np.where(arrs["mask"], arrs[p], -32768).astype(np.float32)
+            with rasterio.open(path, "w", driver="COG", width=grid.width, height=grid.height, count=1,
+                               dtype="float32", crs=grid.crs, transform=grid.transform, nodata=-32768,
+                               blocksize=256) as dst:
+                dst.write(data, 1)
+            item.add_asset(key, pystac.Asset(str(path), media_type="image/tiff; application=geotiff; "
+                                             "profile=cloud-optimized", roles=["data"], extra_fields={
+                                                 "raster:bands": [{"nodata": -32768, "data_type": "float32",
+                                                                   "unit": "linear power"}]}))
+        col.add_item(item)
+    cat.normalize_hrefs(str(root / "stac"))
+    cat.save(pystac.CatalogType.SELF_CONTAINED)
+    return root / "stac" / "catalog.json"

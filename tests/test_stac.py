@@ -196,3 +196,55 @@ def test_api_load_renews_an_expired_signature(api, world, catalog):
     with pytest.raises(StacError, match=r"reading the 1988 assets .* failed 2 times in a row"):
         landsat_composites(world.bbox, 1988, 1988, stac_url=api.url, indices=("NDVI",), signer=Stale(api),
                            retries=1, sleep=sleeps.append, progress=False)
+
+
+# --------------------------------------------------------------------------- scene.load(source="stac")
+def test_scene_load_stac_writes_a_scene_folder_reused_only_for_the_same_request(world, catalog, tmp_path, capsys):
+    from ltlib import scene
+
+    out = tmp_path / "scene"
+    kw = dict(source="stac", stac_url=str(catalog), aoi=world.bbox, years=(1984, 1995), indices=["NDVI", "NBR"],
+              download_dir=out)
+    sc = scene.load(None, **kw)
+    assert sc.source == "stac" and sc.indices == ["NDVI", "NBR"] and sc.years.tolist() == YEARS
+    assert (out / "stac_request.json").exists() and (out / "scene.json").exists()
+    assert sc.provenance.startswith("STAC composites")
+    first = (out / "landsat" / "ndvi.tif").stat().st_mtime_ns
+    sc2 = scene.load(out, **kw)  # the same request: nothing rebuilt
+    assert "already in" in capsys.readouterr().out and (out / "landsat" / "ndvi.tif").stat().st_mtime_ns == first
+    np.testing.assert_array_equal(sc2.stack("NDVI").data, sc.stack("NDVI").data)
+    sc3 = scene.load(out, **(kw | {"composite": {"method": "median"}}))  # another request: rebuilt
+    assert io.read_json(out / "stac_request.json")["composite"]["method"] == "median"
+    assert (out / "landsat" / "ndvi.tif").stat().st_mtime_ns != first and sc3.years.tolist() == YEARS
+    with pytest.raises(ValueError, match="composite: unknown option"):
+        scene.load(out, **(kw | {"composite": {"methd": "median"}}))
+
+
+# --------------------------------------------------------------------------- Sentinel-1 RTC
+def test_sentinel1_rtc_daily_mosaics_on_the_landsat_grid(world, tmp_path, capsys):
+    from ltlib.areas import grid_for_bounds
+    from ltlib.stac.sentinel1 import collect_s1_to_dir
+
+    from .stac_catalog import build_s1_catalog, padded_grid
+
+    grid = grid_for_bounds(world.bbox)
+    cat = build_s1_catalog(tmp_path / "s1", world, padded_grid(world))
+    out = collect_s1_to_dir(tmp_path / "scene" / "sentinel1", grid, stac_url=cat, start=world.s1_start,
+                            end=world.s1_end, orbit_pass=None)
+    # orbit 20 ascending is the most frequent (every 12 days, two slices a day); the VV-only and
+    # EW scenes of that orbit are left out
+    assert out["orbit_pass"] == "ASCENDING" and out["relative_orbit"] == world.s1_orbit
+    assert out["dates"] == world.s1_dates() and "most frequent" in capsys.readouterr().out
+    vv, g, names = io.read_raster(out["vv"])
+    vh, _, _ = io.read_raster(out["vh"])
+    assert g.same_as(grid) and names == out["dates"] and np.isfinite(vv).all()  # the two slices joined
+    patch = world.in_patch(grid)
+    k = next(i for i, d in enumerate(out["dates"]) if d >= world.s1_change_date)
+    ratio = vv[k:, patch].mean() / vv[:k, patch].mean()
+    assert 3.0 < ratio < 5.0 and 0.5 < vv[k:, ~patch].mean() / vv[:k, ~patch].mean() < 1.5  # VV x4 in the patch
+    # 30 m averages of ~9 independent 10 m looks of ENL 4.4: far more looks than the test assumes
+    assert 4.4 * 3 < out["enl_estimate"] < 4.4 * 12
+    with io.open_geotiff(out["vv"]) as src:
+        assert float(src.tags()["enl_estimate"]) == round(out["enl_estimate"], 2)
+    with pytest.warns(UserWarning, match="below the enl=100"):
+        collect_s1_to_dir(tmp_path / "again", grid, stac_url=cat, start=world.s1_start, end=world.s1_end, enl=100)
