@@ -248,3 +248,13 @@ def test_sentinel1_rtc_daily_mosaics_on_the_landsat_grid(world, tmp_path, capsys
         assert float(src.tags()["enl_estimate"]) == round(out["enl_estimate"], 2)
     with pytest.warns(UserWarning, match="below the enl=100"):
         collect_s1_to_dir(tmp_path / "again", grid, stac_url=cat, start=world.s1_start, end=world.s1_end, enl=100)
+
+
+def test_loading_leaves_the_warning_filters_as_they_were(world, catalog):
+    """odc-stac's reader threads enter and leave warnings.catch_warnings out of order, which can
+    leave a global 'ignore' behind; ltlib's later warnings must still be seen."""
+    import warnings
+
+    before = list(warnings.filters)
+    landsat_composites(world.bbox, 1988, 1990, stac_url=catalog, indices=("NDVI",), progress=False)
+    assert warnings.filters == before

@@ -17,6 +17,7 @@ and a failed read is retried with a renewed signature.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,8 +271,9 @@ def landsat_composites(aoi, start_year: int, end_year: int, *, stac_url=PC_STAC_
             if sign is not None and hasattr(sign, "renew"):
                 sign.renew()
 
-        values, n_obs = with_retries(f"reading the {year} assets of {collection} from {stac_url}", compute,
-                                     retries=retries, backoff=backoff, sleep=sleep, on_failure=renew)
+        with warnings.catch_warnings():  # reader threads leave a global 'ignore' filter behind: restored on exit
+            values, n_obs = with_retries(f"reading the {year} assets of {collection} from {stac_url}", compute,
+                                         retries=retries, backoff=backoff, sleep=sleep, on_failure=renew)
         for k, name in enumerate(indices):
             out[name][t] = np.round(values[k])  # rounded in float64 as the int16 download is
         clear = float(np.isfinite(values[0]).mean())

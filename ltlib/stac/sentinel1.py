@@ -134,8 +134,9 @@ def collect_s1_to_dir(out_dir, grid: Grid, *, aoi=None, start=config.S1_START, e
         if sign is not None and hasattr(sign, "renew"):
             sign.renew()
 
-    data, dates = with_retries(f"reading {collection} from {stac_url}", load, retries=retries, backoff=backoff,
-                               sleep=sleep, on_failure=renew)
+    with warnings.catch_warnings():  # reader threads leave a global 'ignore' filter behind: restored on exit
+        data, dates = with_retries(f"reading {collection} from {stac_url}", load, retries=retries, backoff=backoff,
+                                   sleep=sleep, on_failure=renew)
     if len(dates) < 2:
         raise StacError(f"Sentinel-1 RTC: {len(dates)} acquisition day(s) in {start}..{end} on {direction.lower()} "
                         f"orbit {orbit}; the omnibus test needs at least 2")
