@@ -43,6 +43,16 @@ def test_medoid_picks_the_observation_nearest_the_median_first_of_ties():
     assert np.isnan(out[:, 0, 2]).all()
 
 
+def test_median_equals_numpy_nanmedian():
+    rng = np.random.default_rng(3)
+    obs = np.round(rng.uniform(0, 5000, (7, 6, 20, 20)))
+    obs[rng.uniform(size=obs.shape) < 0.4] = np.nan
+    obs[:, :, 0, 0] = np.nan  # no observation: NaN
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        ref = np.nanmedian(obs, axis=0)
+    np.testing.assert_array_equal(landsat_c2.median(obs), ref)
+
+
 def test_scaling_and_qa_bits_as_the_earth_engine_path():
     dn = np.array([7273.0, 0.0, 20000.0, 65535.0]).reshape(1, 1, 4)
     sr = landsat_c2.sr_from_dn(dn, 2.75e-05, -0.2)

@@ -37,10 +37,10 @@ from ..landsat_c2 import (
     _check_years,
     _indices,
     _mask_names,
+    _qa_mask_value,
     index_array,
     medoid,
     median,
-    qa_clear,
     season_window,
     sr_from_dn,
 )
@@ -53,9 +53,10 @@ RADSAT_ASSET = "qa_radsat"
 #: STAC ``platform`` -> the sensor codes of ``SENSORS``.
 PLATFORMS = {"landsat-4": "LT04", "landsat-5": "LT05", "landsat-7": "LE07", "landsat-8": "LC08",
              "landsat-9": "LC09"}
-#: Chunk side (px) of the lazy loads: a year's N observations x 7 bands x 256^2 px as float64
-#: is ~90 MB for N = 24, so two threads stay far below the memory goal.
-CHUNK_PX = 256
+#: Chunk side (px) of the lazy loads: a year's N observations x 6 bands x 512^2 px as float64
+#: is ~300 MB for N = 24 (a year of two sensors over two overlapping paths), so a few threads
+#: stay well below the 3 GB goal while a chunk's reads are large enough to be efficient.
+CHUNK_PX = 512
 
 
 def sensor_of(item) -> str | None:
@@ -111,8 +112,34 @@ def _group_key(lon: float):
     return key
 
 
-def _observations(items, grid: Grid, *, mask, sr_type, harmonize, chunk_px, patch_url):
-    """Lazy (N, 6, H, W) float64 reflectance x 10000 of the year's observations, NaN masked."""
+def _year_block(*arrays, scale, offset, nodata, oli, mask_bits, saturated, sr_type, harmonize, method, indices):
+    """One chunk of one year, in numpy: the assets' DN (N, h, w) each (``SR_ASSETS``, QA_PIXEL,
+    QA_RADSAT if ``saturated``) -> indices (len(indices), h, w) float64 in ``EE_INDICES`` units.
+
+    The steps of the Earth Engine path, in its order: scale and cast (``sr_from_dn``, OLI
+    harmonised when asked), QA and fill masks, medoid or median, ``toUint16`` of the
+    composite, indices. One task per chunk keeps dask's overhead below the reading time."""
+    dn = np.stack(arrays[:len(SR_ASSETS)], axis=1)  # (N, 6, h, w)
+    qa = arrays[len(SR_ASSETS)]
+    sr = sr_from_dn(dn, scale, offset, sr_type=sr_type)
+    if harmonize and oli.any():  # OLI slots converted to ETM+ reflectance (Roy et al. 2016)
+        sr[oli] = sr_from_dn(dn[oli], scale[oli], offset[oli], sr_type=sr_type, oli_harmonize=True)
+    bad = (qa.astype(np.uint32) & np.uint32(mask_bits)) != 0
+    if saturated:
+        bad |= arrays[len(SR_ASSETS) + 1] != 0
+    for b, nd in enumerate(nodata):
+        if nd is not None:
+            bad |= dn[:, b] == nd
+    sr[np.broadcast_to(bad[:, None], sr.shape)] = np.nan
+    refl = medoid(sr) if method == "medoid" else median(sr)
+    if sr_type == "uint16":  # as the Earth Engine path's buildMosaic: toUint16 after compositing
+        refl = np.clip(np.trunc(refl), 0, 65535)
+    return np.stack([index_array(refl, i) for i in indices])
+
+
+def _year_lazy(items, grid: Grid, *, mask, sr_type, harmonize, method, indices, chunk_px, patch_url):
+    """Lazy (len(indices), H, W) float64 composite indices of one year's items, and the number
+    of observations (solar days, per sensor)."""
     import dask.array as da
     import odc.stac
     from odc.geo.geobox import GeoBox
@@ -122,8 +149,9 @@ def _observations(items, grid: Grid, *, mask, sr_type, harmonize, chunk_px, patc
     assets = [*SR_ASSETS, QA_ASSET] + ([RADSAT_ASSET] if "saturated" in names else [])
     gbox = GeoBox((grid.height, grid.width), grid.transform, grid.crs.to_wkt())
     key = _group_key(lon)
-    ds = odc.stac.load(items, bands=assets, geobox=gbox, groupby=key, chunks={"x": chunk_px, "y": chunk_px},
-                       resampling="nearest", patch_url=patch_url, fail_on_error=True)
+    ds = odc.stac.load(items, bands=assets, geobox=gbox, groupby=key,
+                       chunks={"time": -1, "x": chunk_px, "y": chunk_px}, resampling="nearest", patch_url=patch_url,
+                       fail_on_error=True)
     # the group of each time slot, in odc-stac's order (sorted keys)
     groups: dict = {}
     for it in items:
@@ -137,37 +165,20 @@ def _observations(items, grid: Grid, *, mask, sr_type, harmonize, chunk_px, patc
             raise StacError(f"items {', '.join(it.id for it in grp)} of one day have different raster:bands scale/"
                             "offset; they cannot be mosaicked as one observation")
         scale[i, :, 0, 0], offset[i, :, 0, 0] = np.array(so[0]).T
-    dn = da.stack([ds[a].data for a in SR_ASSETS], axis=1)  # (N, 6, H, W) raw
     nodata = [_scale_offset(slots[0][0], a)[2] for a in SR_ASSETS]
-    missing = da.stack([dn[:, b] == nd if nd is not None else da.zeros_like(dn[:, b], dtype=bool)
-                        for b, nd in enumerate(nodata)], axis=1).any(axis=1)
-    sr = sr_from_dn(dn, scale, offset, sr_type=sr_type)
     oli = np.array([sensor_of(g[0]) in ("LC08", "LC09") for g in slots])
-    if harmonize and oli.any():  # OLI slots converted to ETM+ reflectance (Roy et al. 2016)
-        sr = da.where(oli[:, None, None, None], sr_from_dn(dn, scale, offset, sr_type=sr_type, oli_harmonize=True), sr)
-    ok = qa_clear(ds[QA_ASSET].data, names)
-    if "saturated" in names:
-        ok = ok & (ds[RADSAT_ASSET].data == 0)
-    bad = missing | ~ok
-    return da.where(bad[:, None], np.nan, sr), [sensor_of(g[0]) for g in slots]
+    arrays = [ds[a].data.rechunk({0: -1}) for a in assets]
+    out = da.map_blocks(_year_block, *arrays, drop_axis=0, new_axis=0, chunks=((len(indices),), *arrays[0].chunks[1:]),
+                        dtype=np.float64, meta=np.array((), np.float64), scale=scale, offset=offset, nodata=nodata,
+                        oli=oli, mask_bits=_qa_mask_value(names), saturated="saturated" in names, sr_type=sr_type,
+                        harmonize=harmonize, method=method, indices=tuple(indices))
+    return out, len(slots)
 
 
 def _parsed(item):
     from odc.stac import parse_item
 
     return parse_item(item)
-
-
-def _composite(obs, method: str, sr_type: str, indices):
-    """(N, 6, H, W) lazy -> (len(indices), H, W) lazy float64 in ``EE_INDICES`` units."""
-    import dask.array as da
-
-    obs = obs.rechunk({0: -1, 1: -1})
-    reduce = medoid if method == "medoid" else median
-    refl = da.map_blocks(reduce, obs, drop_axis=0, dtype=np.float64, meta=np.array((), np.float64))
-    if sr_type == "uint16":  # as the Earth Engine path's buildMosaic: toUint16 after compositing
-        refl = da.clip(da.trunc(refl), 0, 65535)
-    return da.stack([index_array(refl, i) for i in indices])
 
 
 def landsat_composites(aoi, start_year: int, end_year: int, *, stac_url=PC_STAC_URL, indices=config.SAMPLE_INDICES,
@@ -262,10 +273,9 @@ def landsat_composites(aoi, start_year: int, end_year: int, *, stac_url=PC_STAC_
             continue
 
         def compute(year_items=year_items):
-            obs, sensors_ = _observations(year_items, grid, mask=names, sr_type=sr_type, harmonize=harmonize,
-                                          chunk_px=chunk_px, patch_url=sign)
-            values = _composite(obs, method, sr_type, indices).compute()
-            return values, len(sensors_)
+            lazy, n_obs = _year_lazy(year_items, grid, mask=names, sr_type=sr_type, harmonize=harmonize,
+                                     method=method, indices=indices, chunk_px=chunk_px, patch_url=sign)
+            return lazy.compute(), n_obs
 
         def renew(err, sign=sign):
             if sign is not None and hasattr(sign, "renew"):
