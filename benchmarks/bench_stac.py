@@ -117,7 +117,7 @@ def run_stac(catalog, bbox, y0, y1):
     sec = time.perf_counter() - t
     n_obs = sum(c.info["n_observations"].values())
     return {"seconds": sec, "peak_mb": _peak_mb(), "grid": list(c.grid.shape), "n_observations": n_obs,
-            "finite": float(np.isfinite(c.stacks["NDVI"]).mean())}
+            "finite": float(np.isfinite(c.float_stack("NDVI")).mean())}
 
 
 def run_rasterio(catalog):

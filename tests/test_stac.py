@@ -108,7 +108,8 @@ def test_clouds_and_shadows_masked_and_values_by_hand(world, catalog):
 
     c = landsat_composites(world.bbox, 1984, 1995, stac_url=catalog, indices=("NDVI",), progress=False)
     grid = c.grid
-    ndvi = c.stacks["NDVI"]
+    ndvi = c.float_stack("NDVI")
+    assert c.stacks["NDVI"].dtype == np.int16
     cloud, shadow = world.cloudy("LT05", 1985, grid)
     assert cloud.sum() >= 3 and shadow.sum() >= 1
     assert np.isnan(ndvi[1][cloud | shadow]).all() and np.isfinite(ndvi[2][cloud | shadow]).all()
@@ -195,7 +196,7 @@ def test_api_load_renews_an_expired_signature(api, world, catalog):
                            sleep=sleeps.append, backoff=0.0, progress=False)
     ref = landsat_composites(world.bbox, 1988, 1991, stac_url=catalog, indices=("NDVI",), progress=False)
     assert api.refused >= 1 and signer.renewed >= 1 and signer.issued == signer.renewed + 1
-    np.testing.assert_array_equal(c.stacks["NDVI"], ref.stacks["NDVI"])
+    np.testing.assert_array_equal(c.float_stack("NDVI"), ref.float_stack("NDVI"))
     # a token that cannot be renewed: a clear stop after the retries
     api.tokens.clear()
 
@@ -268,3 +269,17 @@ def test_loading_leaves_the_warning_filters_as_they_were(world, catalog):
     before = list(warnings.filters)
     landsat_composites(world.bbox, 1988, 1990, stac_url=catalog, indices=("NDVI",), progress=False)
     assert warnings.filters == before
+
+
+def test_large_area_written_block_by_block_gives_the_same_stack(world, catalog, tmp_path, monkeypatch):
+    from ltlib import config
+
+    small = collect_landsat_to_dir(tmp_path / "small", aoi=world.bbox, start_year=1984, end_year=1990,
+                                   indices=("NDVI",), stac_url=catalog, progress=False)
+    monkeypatch.setattr(config, "IN_MEMORY_MAX_BYTES", 0)  # as if the area were too large for memory
+    large = collect_landsat_to_dir(tmp_path / "large", aoi=world.bbox, start_year=1984, end_year=1990,
+                                   indices=("NDVI",), stac_url=catalog, progress=False)
+    a, b = io.read_stack(small["NDVI"]), io.read_stack(large["NDVI"])
+    np.testing.assert_array_equal(a.data, b.data)
+    cloud, shadow = world.cloudy("LT05", 1985, a.grid)
+    assert a.grid.same_as(b.grid) and np.isnan(a.data).sum() == 2 * (cloud | shadow).sum()  # 1985 and 1989

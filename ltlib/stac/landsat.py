@@ -76,8 +76,11 @@ class Composites:
 
     Attributes
     ----------
-    stacks : {index: float32 (T, H, W)}
-        Index values in ``EE_INDICES`` units (NDVI x 1000, Tasseled Cap x 10000 ...), NaN gaps.
+    stacks : {index: int16 (T, H, W)}
+        Index values in ``EE_INDICES`` units (NDVI x 1000, Tasseled Cap x 10000 ...), rounded
+        and clamped to +-32767 as the Earth Engine download; ``config.NODATA_INT16`` where a
+        year has no clear observation (:meth:`float_stack` gives float32 with NaN). int16
+        halves the memory of a large area (50 x 50 km x 40 years: 222 MB per index).
     years : int (T,)
     grid : ltlib.io.Grid
     info : dict
@@ -89,6 +92,11 @@ class Composites:
     years: np.ndarray
     grid: Grid
     info: dict = field(default_factory=dict)
+
+    def float_stack(self, index: str) -> np.ndarray:
+        """float32 (T, H, W) of ``index`` with NaN where there is no value."""
+        a = self.stacks[index]
+        return np.where(a == config.NODATA_INT16, np.float32(np.nan), a.astype(np.float32))
 
 
 def check_mask(mask) -> tuple[str, ...]:
@@ -259,7 +267,7 @@ def landsat_composites(aoi, start_year: int, end_year: int, *, stac_url=PC_STAC_
                         f"filtering by sensor and tier)")
     check_assets(items, [*SR_ASSETS, QA_ASSET] + ([RADSAT_ASSET] if "saturated" in names else []), collection,
                  stac_url)
-    out = {i: np.full((len(years), grid.height, grid.width), np.nan, np.float32) for i in indices}
+    out = {i: np.full((len(years), grid.height, grid.width), config.NODATA_INT16, np.int16) for i in indices}
     info = {"stac_url": str(stac_url), "collection": collection, "n_items": {}, "n_observations": {},
             "clear_fraction": {}, "gap_years": [], "notes": notes}
     for t, year in enumerate(years):
@@ -284,8 +292,9 @@ def landsat_composites(aoi, start_year: int, end_year: int, *, stac_url=PC_STAC_
         with warnings.catch_warnings():  # reader threads leave a global 'ignore' filter behind: restored on exit
             values, n_obs = with_retries(f"reading the {year} assets of {collection} from {stac_url}", compute,
                                          retries=retries, backoff=backoff, sleep=sleep, on_failure=renew)
-        for k, name in enumerate(indices):
-            out[name][t] = np.round(values[k])  # rounded in float64 as the int16 download is
+        for k, name in enumerate(indices):  # rounded in float64 and clamped as the int16 download is
+            v = np.clip(np.round(values[k]), -32767, 32767)
+            out[name][t] = np.where(np.isfinite(v), v, config.NODATA_INT16)
         clear = float(np.isfinite(values[0]).mean())
         info["n_observations"][int(year)], info["clear_fraction"][int(year)] = n_obs, round(clear, 6)
         if clear == 0:
@@ -310,8 +319,19 @@ def collect_landsat_to_dir(out_dir, *, aoi=None, start_year=config.START_YEAR, e
     comp = landsat_composites(aoi, start_year, end_year, indices=indices, **kw)
     out_dir = Path(out_dir)
     paths = {}
-    for name, data in comp.stacks.items():
-        paths[name] = write_stack(out_dir / f"{name.lower()}.tif", data, comp.years, comp.grid, dtype="int16",
-                                  name=name, scale=EE_INDICES[name].scale)
+    for name in comp.stacks:  # one index at a time in float32 (a large area: block by block from int16)
+        target = out_dir / f"{name.lower()}.tif"
+        if comp.stacks[name].size * 4 > config.IN_MEMORY_MAX_BYTES:
+            import dask.array as da
+
+            from .. import blocks
+
+            lazy = da.from_array(comp.stacks[name], chunks=(-1, blocks.CHUNK_PX, blocks.CHUNK_PX))
+            data = da.where(lazy == config.NODATA_INT16, np.float32(np.nan), lazy.astype(np.float32))
+            paths[name] = blocks.write_stack(target, data, comp.years, comp.grid, dtype="int16", name=name,
+                                             scale=EE_INDICES[name].scale)
+        else:
+            paths[name] = write_stack(target, comp.float_stack(name), comp.years, comp.grid, dtype="int16",
+                                      name=name, scale=EE_INDICES[name].scale)
     paths["summary"] = write_json(out_dir / "stac_summary.json", comp.info | {"years": comp.years.tolist()})
     return paths
