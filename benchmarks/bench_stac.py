@@ -49,16 +49,21 @@ def _write_cog(path, data, transform, nodata):
         dst.write(data, 1)
 
 
-def build(root: Path, km: float, years, per_year: int, seed: int = 0) -> tuple[Path, tuple]:
-    """Write the COGs and catalog.json; returns (catalog path, lon/lat bbox of the area)."""
+def build(root: Path, km: float, years, per_year: int, seed: int = 0, aligned: bool = False) -> tuple[Path, tuple]:
+    """Write the COGs and catalog.json; returns (catalog path, lon/lat bbox of the area).
+
+    The COGs are on the Landsat grid (pixel edges 15 m off multiples of 30 m), so reading them
+    onto ltlib's grid (edges on multiples of 30 m, the Earth Engine path's) resamples by
+    nearest neighbour; ``aligned`` puts them on ltlib's grid instead (plain windowed reads)."""
     import pystac
     from affine import Affine
     from rasterio.warp import transform_bounds
 
     rng = np.random.default_rng(seed)
     n = int(round(km * 1000 / 30))
-    transform = Affine(30.0, 0.0, ORIGIN[0] - 15, 0.0, -30.0, ORIGIN[1] + 15)  # Landsat grid: 15 m offset
-    left, top = ORIGIN[0] - 15, ORIGIN[1] + 15
+    off = 0.0 if aligned else 15.0  # Landsat grid: edges 15 m off multiples of 30 m
+    transform = Affine(30.0, 0.0, ORIGIN[0] - off, 0.0, -30.0, ORIGIN[1] + off)
+    left, top = ORIGIN[0] - off, ORIGIN[1] + off
     w, s, e, nn = transform_bounds(CRS, "EPSG:4326", left, top - 30 * n, left + 30 * n, top, densify_pts=21)
     footprint = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, nn], [w, nn], [w, s]]]}
     cat = pystac.Catalog("bench", "benchmark catalog")
@@ -140,6 +145,7 @@ def main():
     ap.add_argument("--km", type=float, default=10.0, help="side of the square area, km")
     ap.add_argument("--years", type=int, default=40)
     ap.add_argument("--per-year", type=int, default=3, help="scenes (items) per year")
+    ap.add_argument("--aligned", action="store_true", help="COGs on ltlib's 30 m grid (no resampling)")
     ap.add_argument("--dir", default=None, help="where to build the catalog (default a temporary folder)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -151,7 +157,7 @@ def main():
     root = Path(args.dir or tempfile.mkdtemp(prefix="bench_stac_"))
     years = list(range(1984, 1984 + args.years))
     t = time.perf_counter()
-    catalog, bbox = build(root, args.km, years, args.per_year)
+    catalog, bbox = build(root, args.km, years, args.per_year, aligned=args.aligned)
     print(f"built {len(years) * args.per_year} items x 7 COGs of {args.km:g} x {args.km:g} km in "
           f"{time.perf_counter() - t:.0f} s under {root}")
     res = {}
@@ -166,7 +172,8 @@ def main():
     rate_s = obs_px / res["stac"]["seconds"]
     h, w = res["stac"]["grid"]
     print(f"\narea {args.km:g} x {args.km:g} km ({h} x {w} px of 30 m), {len(years)} years, {args.per_year} items a "
-          f"year, 7 COGs an item ({obs_px / 1e9:.2f} G pixel reads)")
+          f"year, 7 COGs an item ({obs_px / 1e9:.2f} G pixel reads), COGs "
+          + ("on ltlib's grid" if args.aligned else "on the Landsat grid (15 m off: nearest resampling)"))
     print("| path | seconds | M px/s | peak memory (MB) |")
     print("|---|---:|---:|---:|")
     print(f"| rasterio alone, read every COG | {res['rasterio']['seconds']:.1f} | {rate_r / 1e6:.1f} | "
