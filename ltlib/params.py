@@ -414,6 +414,9 @@ _EARLIER = dict(landtrendr_dir=Param("path", optional=True))
 NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
     "01_collect_landsat": {
         **_COMMON, **_YEARS, "indices": Param("indices", optional=True), "llr_asset": _OPT_STR,
+        "source": Param("choice", optional=True, choices=("stac",)), "stac_url": _OPT_STR,
+        "composite_method": Param("choice", choices=("medoid", "median")),
+        "mask": Param("choice", choices=("lt-gee", "llr", "ee-example")),
         "show_index": Param("index", optional=True), "show_year": _YEAR, "n_pixels_per_class": _COUNT,
         "seed": _SEED},
     "02_fit_landtrendr": {
@@ -442,9 +445,10 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, Param]] = {
         "use_gadf": Param("bool"), "n_synthetic_per_class": Param("int", 0), "min_observations": _COUNT, "n_reference_per_class": _COUNT,
         "write_probabilities": Param("bool"), "batch_size": _COUNT, "seed": _SEED},
     "05_detect_sar_change": {
-        **_COMMON, **_EARLIER, "s1_start": Param("date", optional=True), "s1_end": Param("date", optional=True),
+        **_COMMON, **_EARLIER, "source": Param("choice", optional=True, choices=("stac",)), "stac_url": _OPT_STR,
+        "s1_start": Param("date", optional=True), "s1_end": Param("date", optional=True),
         "orbit_pass": Param("choice", choices=("ASCENDING", "DESCENDING")),
-        "relative_orbit": Param("int", 1, 175, optional=True), "enl": Param("number", 1),
+        "relative_orbit": Param("int", 1, 175, optional=True), "enl": Param("number", 1, optional=True),
         "alpha": Param("number", 0, 1, lo_open=True, hi_open=True), "median_filter": Param("bool"),
         "sensitivity_alphas": Param("numbers", 0, 1, lo_open=True, hi_open=True)},
 }

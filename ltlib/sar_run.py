@@ -130,7 +130,8 @@ def no_sentinel1_reason(scene: Scene) -> str:
 
 
 def sentinel1_stack(scene: Scene, period: S1Period, *, use_gee: bool = False, ee_project=None, download_dir=None,
-                    orbit_pass: str = config.S1_ORBIT_PASS, relative_orbit=None) -> Sentinel1 | None:
+                    orbit_pass: str = config.S1_ORBIT_PASS, relative_orbit=None, source=None, stac_url=None,
+                    enl: float | None = None) -> Sentinel1 | None:
     """The Sentinel-1 VV/VH stack to test: downloaded (``use_gee``) or the scene's.
 
     With ``use_gee`` and Earth Engine available, ``COPERNICUS/S1_GRD_FLOAT`` for the scene's
@@ -138,9 +139,28 @@ def sentinel1_stack(scene: Scene, period: S1Period, *, use_gee: bool = False, ee
     relative orbit) and read back; otherwise the scene's ``sentinel1/`` stack is used. The
     Sentinel-1 grid may differ from the Landsat grid (it must overlap it). Returns None
     when there is no stack (see :func:`no_sentinel1_reason`).
+
+    With ``source="stac"``, Sentinel-1 RTC gamma0 from ``stac_url`` (default Planetary
+    Computer's ``sentinel-1-rtc``) as daily mosaics on the Landsat grid, in
+    ``<download_dir>/sentinel1`` (:func:`ltlib.stac.sentinel1.collect_s1_to_dir`; its ENL
+    estimate is recorded with the stack and checked against ``enl`` when given).
     """
     s1 = scene.s1
-    if use_gee:
+    if source not in (None, "stac"):
+        raise ValueError(f"source must be None (the scene's stack, or Earth Engine with use_gee) or 'stac', got "
+                         f"{source!r}")
+    if source == "stac":
+        from .stac.search import PC_STAC_URL
+        from .stac.sentinel1 import collect_s1_to_dir
+
+        if download_dir is None:
+            raise ValueError("source='stac' needs download_dir (the notebook's output_dir) for the Sentinel-1 mosaics")
+        folder = Path(download_dir) / S1_DIR
+        collect_s1_to_dir(folder, scene.grid, aoi=scene.aoi, start=period.start, end=period.end,
+                          stac_url=stac_url or PC_STAC_URL, orbit_pass=orbit_pass, relative_orbit=relative_orbit,
+                          enl=enl)
+        s1 = load_sentinel1(folder, landsat_grid=scene.grid, chunks="auto")
+    elif use_gee:
         from . import gee
 
         if download_dir is None:
@@ -330,11 +350,13 @@ class SarRun:
         return written
 
 
-def detect_changes(s1: Sentinel1, period: S1Period, *, enl: float = config.S1_ENL, alpha: float = config.S1_ALPHA,
+def detect_changes(s1: Sentinel1, period: S1Period, *, enl: float | None = None, alpha: float = config.S1_ALPHA,
                    median_filter: bool = False, orbit_pass: str = config.S1_ORBIT_PASS, output_dir=None) -> SarRun:
     """Run the sequential omnibus test on ``s1`` (VV and VH, linear intensity; dB is refused).
 
-    ``enl``: equivalent number of looks; ``alpha``: significance level of every test;
+    ``enl``: equivalent number of looks; None: the stack's own (:attr:`Sentinel1.enl`, the
+    ENL estimated for STAC mosaics), else ``config.S1_ENL`` (GRD IW 10 m);
+    ``alpha``: significance level of every test;
     ``median_filter``: 3x3 median over the p-value images. ``output_dir``: where a stack
     opened in chunks has its maps written block by block while the test runs (required
     then; an in-memory stack is written by :meth:`SarRun.write`). Returns a :class:`SarRun`.
@@ -345,6 +367,10 @@ def detect_changes(s1: Sentinel1, period: S1Period, *, enl: float = config.S1_EN
     if lazy and output_dir is None:
         raise ValueError(f"the Sentinel-1 stack in {s1.folder} is opened in chunks (too large for memory): "
                          "detect_changes needs output_dir, where cmap, smap, fmap and bmap are written block by block")
+    if enl is None:
+        enl = s1.enl if s1.enl is not None else config.S1_ENL
+        print(f"equivalent number of looks: {enl:g} ("
+              + ("recorded with the stack" if s1.enl is not None else "Sentinel-1 GRD IW 10 m") + ")")
     t0 = time.perf_counter()
     result = sar.omnibus(s1.vv, s1.vh, enl=enl, alpha=alpha, median_filter=median_filter)
     files = None

@@ -57,6 +57,9 @@ class Sentinel1:
     grid: Grid
     folder: Path
     truth: dict | None = None
+    #: Equivalent number of looks recorded with the stack (tag ``enl_estimate`` of s1_vv.tif,
+    #: e.g. STAC mosaics averaged to 30 m); None: not recorded (GRD IW 10 m: 4.4).
+    enl: float | None = None
 
     @property
     def n_images(self) -> int:
@@ -542,14 +545,16 @@ def load_sentinel1(folder, *, landsat_grid: Grid | None = None, chunks=None) -> 
         truth = {n: tdata[i].astype(np.uint8) for i, n in enumerate(tnames)}
         truth["bmap"] = bmap.astype(np.uint8)
         truth["grid"] = tgrid
-    return Sentinel1(vv, vh, list(dates), grid, folder, truth)
+    with open_geotiff(vv_path, "a Sentinel-1 stack") as src:
+        enl = src.tags().get("enl_estimate")
+    return Sentinel1(vv, vh, list(dates), grid, folder, truth, float(enl) if enl not in (None, "nan") else None)
 
 
 def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict | None) -> str:
     first = next(iter(stacks.values()))
     g = first.grid
     what = {"sample": "SIMULATED sample scene", "folder": "own stacks",
-            "earth_engine": "Earth Engine composites"}[source]
+            "earth_engine": "Earth Engine composites", "stac": "STAC composites"}[source]
     where = f"in {folder}"
     if manifest and manifest.get("origin") and Path(manifest["origin"]).resolve() != folder.resolve():
         where = f"from {manifest['origin']}, copied to {folder}"
@@ -642,7 +647,8 @@ def _same_request(info: dict, aoi, years, indices) -> bool:
 
 
 def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=None, ee_project=None,
-         llr_asset=None, download_dir=None, quiet: bool = False, chunks="auto") -> Scene:
+         llr_asset=None, download_dir=None, quiet: bool = False, chunks="auto", source=None, stac_url=None,
+         composite=None) -> Scene:
     """Load the scene every notebook works on.
 
     Parameters
@@ -667,6 +673,15 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         LandsatLinkr asset for the MSS years on Earth Engine.
     download_dir : path
         Where Earth Engine downloads go (required with ``use_gee``).
+    source : None or "stac"
+        "stac": annual composites of Landsat Collection 2 Level-2 for ``aoi`` and ``years`` from
+        ``stac_url`` (no account), built into ``download_dir`` (:mod:`ltlib.stac`); a folder
+        (``data_dir`` or ``download_dir``) holding the same request is used as it is.
+    stac_url : str or path
+        A STAC API (default Planetary Computer's) or a local ``catalog.json``.
+    composite : dict or None
+        STAC composite options: ``season``, ``method``, ``mask``, ``sensors``, ``sr_type``,
+        ``harmonize`` (those of :func:`ltlib.gee.composites.annual_composites`; default LT-GEE's).
     chunks : "auto", int or None
         "auto": scenes whose stacks exceed :data:`ltlib.config.IN_MEMORY_MAX_BYTES` as
         float32 (a whole Landsat scene) are opened lazily, chunked in space with every year
@@ -679,8 +694,7 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
     -------
     Scene
     """
-    source = None
-    folder = None
+    folder = None  # source: None until the folder says, or 'stac'
     if isinstance(indices, str):  # papermill's -p indices NDVI gives a string, not a list
         raise ValueError(f"indices must be a list of index names such as ['NDVI', 'NBR'], got the string {indices!r} "
                          f"(papermill: -y \"indices: [{indices}]\")")
@@ -688,7 +702,18 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         raise ValueError(f"years must be (first, last), either may be None, got {years!r}")
     if years is not None and all(y is None for y in years):
         years = None
-    if use_gee:
+    if source not in (None, "stac"):
+        raise ValueError(f"source must be None (data_dir, or Earth Engine with use_gee) or 'stac', got {source!r}")
+    if source == "stac":
+        from .stac.scene_source import collect_scene
+
+        if download_dir is None:
+            raise ValueError("source='stac' needs download_dir (the notebook's output_dir) for the composites")
+        aoi = config.AOI_BBOX if aoi is None else aoi
+        folder = collect_scene(download_dir, aoi=aoi, years=years, indices=indices, stac_url=stac_url,
+                               composite=composite, earlier=data_dir)
+        years = None
+    elif use_gee:
         from . import gee
 
         if download_dir is None:
@@ -736,13 +761,15 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
     if source is None:
         if (folder / "sample_manifest.json").exists():
             source = "sample"
-        elif manifest and manifest.get("source") in ("sample", "earth_engine", "folder"):
+        elif manifest and manifest.get("source") in ("sample", "earth_engine", "folder", "stac"):
             source = manifest["source"]
         else:
             source = "folder"
     stacks, missing, notes = _read_landsat(folder, indices, years, chunks)
     for n in notes:
         warnings.warn(n, stacklevel=2)
+    if source == "stac" and (folder / LANDSAT_DIR / "stac_summary.json").exists():  # gaps, zones, tiers: said
+        notes += read_json(folder / LANDSAT_DIR / "stac_summary.json", "the STAC summary").get("notes", [])
     first = next(iter(stacks.values()))
     truth = _read_truth(folder, first.grid)
     s1 = load_sentinel1(folder / S1_DIR, landsat_grid=first.grid, chunks=chunks)
@@ -756,6 +783,6 @@ def load(data_dir=None, *, indices=None, use_gee: bool = False, aoi=None, years=
         print(scene.provenance)
         if missing:
             print(f"not in this scene: {', '.join(missing)} (steps that need them say so)")
-    if source == "earth_engine" and manifest is None:
+    if source in ("earth_engine", "stac") and manifest is None:
         scene.write(folder)  # records provenance and AOI beside the downloads
     return scene

@@ -23,177 +23,42 @@ other :mod:`ltlib.gee` modules.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import re
-from dataclasses import dataclass
 
 import ee
 
 from .. import config
 from .aoi import aoi_geometry
 
-#: Reflectance band names of the composites, in LT-GEE's order (B1, B2, B3, B4, B5, B7).
-BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
-#: LT-GEE's names of BANDS (its raw-band "indices").
-LT_BAND_NAMES = dict(zip(("B1", "B2", "B3", "B4", "B5", "B7"), BANDS))
-#: Collection 2 Level-2 surface reflectance bands, in the order of BANDS.
-SR_BANDS = {
-    "LT04": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"),
-    "LT05": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"),
-    "LE07": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"),
-    "LC08": ("SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"),
-    "LC09": ("SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"),
-}
-#: Sensors read by default: Landsat 4 TM (from 1982-08, as LandsatLinkr and geemap) to 9 OLI-2.
-SENSORS = ("LT04", "LT05", "LE07", "LC08", "LC09")
-#: OLI -> ETM+ reflectance: etm = (oli - intercept) / slope, reduced-major-axis coefficients of
-#: Roy et al. 2016 (RSE 185:57, Table 2), bands blue..swir2; only with ``harmonize=True``.
-OLI_TO_ETM_SLOPE = (0.9785, 0.9542, 0.9825, 1.0073, 1.0171, 0.9949)
-OLI_TO_ETM_INTERCEPT = (-0.0095, -0.0016, -0.0022, -0.0021, -0.0030, 0.0029)
-#: QA_PIXEL bits (Landsat Collection 2): what each mask name removes. LT-GEE's names
-#: (cloud, shadow, snow, water) use one bit each, as its ``getSRcollection``.
-QA_BITS = {
-    "fill": (0,),
-    "dilated_cloud": (1,),
-    "cirrus": (2,),  # OLI only; 0 elsewhere
-    "cloud": (3,),
-    "shadow": (4,),
-    "snow": (5,),
-    "water": (7,),
-}
-#: Masks from other data than QA_PIXEL: LT-GEE's 'waterplus' (JRC Global Surface Water
-#: recurrence > 99 %) and 'nonforest' (Copernicus Proba-V 2015 forest type), and
-#: 'saturated' (QA_RADSAT != 0, as Earth Engine's Collection 2 example).
-OTHER_MASKS = ("waterplus", "nonforest", "saturated")
-#: Named mask sets: LT-GEE's runLT default, LandsatLinkr's QA_PIXEL bits 0-4, and Earth
-#: Engine's Collection 2 example (bits 0-4 and QA_RADSAT).
-MASK_PRESETS = {
-    "lt-gee": ("cloud", "shadow", "snow"),
-    "llr": ("fill", "dilated_cloud", "cirrus", "cloud", "shadow"),
-    "ee-example": ("fill", "dilated_cloud", "cirrus", "cloud", "shadow", "saturated"),
-}
-#: Default mask (LT-GEE ``runLT``'s maskThese).
-DEFAULT_MASK = MASK_PRESETS["lt-gee"]
-#: How reflectance x 10000 is stored before indices are computed (see the module docstring).
-SR_TYPES = ("uint16", "int16", "float")
-#: First year with Collection 2 Level-2 TM data (Landsat 4 from 1982-08); earlier years need a
-#: LandsatLinkr asset.
-FIRST_TM_YEAR = 1982
-#: Last year LandsatLinkr takes from MSS (it runs TM composites from 1984).
-LLR_LAST_MSS_YEAR = 1983
-#: Compositing methods of :func:`annual_composites`.
-METHODS = ("medoid", "median")
-#: Composite date stamp (month, day), UTC. LT-GEE's ``new Date(year, 8, 1)`` is 1 September
-#: (JavaScript months start at 0), LandsatLinkr's 1 June; LandTrendr uses only the year.
-COMPOSITE_DATE = (8, 1)
+from ..landsat_c2 import (  # noqa: F401 - shared with the STAC path; re-exported here
+    BANDS,
+    LT_BAND_NAMES,
+    SR_BANDS,
+    SENSORS,
+    OLI_TO_ETM_SLOPE,
+    OLI_TO_ETM_INTERCEPT,
+    QA_BITS,
+    OTHER_MASKS,
+    MASK_PRESETS,
+    DEFAULT_MASK,
+    SR_TYPES,
+    FIRST_TM_YEAR,
+    LLR_LAST_MSS_YEAR,
+    METHODS,
+    COMPOSITE_DATE,
+    NDFI_ENDMEMBERS,
+    EEIndex,
+    EE_INDICES,
+    _parse_season,
+    _season_crosses_new_year,
+    _check_years,
+    _mask_names,
+    _qa_mask_value,
+    _indices,
+)
 #: LT-GEE's JRC water and Proba-V forest data for the 'waterplus' and 'nonforest' masks.
 EE_GSW = "JRC/GSW1_1/GlobalSurfaceWater"
 EE_PROBAV_LANDCOVER = "COPERNICUS/Landcover/100m/Proba-V/Global"
-#: NDFI endmembers of LT-GEE's ``ndfiTransform`` (from CODED), reflectance x 10000, bands B1..B7.
-NDFI_ENDMEMBERS = {
-    "gv": (500, 900, 400, 6100, 3000, 1000),
-    "shade": (0, 0, 0, 0, 0, 0),
-    "npv": (1400, 1700, 2200, 3000, 5500, 3000),
-    "soil": (2000, 3000, 3400, 5800, 6000, 5800),
-    "cloud": (9000, 9600, 8000, 7800, 7200, 6500),
-}
-
-
-@dataclass(frozen=True)
-class EEIndex:
-    """An index of the Earth Engine composites: stored value x ``scale`` = physical value,
-    ``distdir`` = LT-GEE's ``indexFlipper`` (-1: disturbance lowers it)."""
-
-    name: str
-    scale: float
-    distdir: int
-    description: str
-
-
-EE_INDICES = {i.name: i for i in (
-    EEIndex("NDVI", 0.001, -1, "(nir - red) / (nir + red) x 1000"),
-    EEIndex("NBR", 0.001, -1, "(nir - swir2) / (nir + swir2) x 1000"),
-    EEIndex("NDMI", 0.001, -1, "(nir - swir1) / (nir + swir1) x 1000"),
-    EEIndex("NBR2", 0.001, -1, "(swir1 - swir2) / (swir1 + swir2) x 1000 (LT-GEE has no flip; -1 here)"),
-    EEIndex("NDSI", 0.001, -1, "(green - swir1) / (green + swir1) x 1000"),
-    EEIndex("EVI", 0.001, -1, "LT-GEE: 2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1) x 1000, bands x 10000"),
-    EEIndex("TCB", 0.0001, 1, "Tasseled Cap brightness, reflectance x 10000 units"),
-    EEIndex("TCG", 0.0001, -1, "Tasseled Cap greenness, reflectance x 10000 units"),
-    EEIndex("TCW", 0.0001, -1, "Tasseled Cap wetness, reflectance x 10000 units"),
-    EEIndex("TCA", 0.01, -1, "Tasseled Cap angle atan(TCG / TCB), degrees x 100"),
-    EEIndex("NDFI", 0.001, -1, "normalised difference fraction index (unmixing) x 1000 (LT-GEE has no flip)"),
-    *(EEIndex(b, 0.0001, -1 if b == "B4" else 1, f"surface reflectance x 10000 of {n}")
-      for b, n in LT_BAND_NAMES.items()),
-)}
-
-_MMDD = re.compile(r"^(\d{2})-(\d{2})$")
-
-
-def _parse_season(season) -> tuple[tuple[int, int], tuple[int, int]]:
-    if len(season) != 2:
-        raise ValueError(f"season must be (start 'MM-DD', end 'MM-DD'), got {season!r}")
-    out = []
-    for s in season:
-        m = _MMDD.match(str(s))
-        if not m:
-            raise ValueError(f"season dates must be 'MM-DD', got {s!r}")
-        month, day = int(m.group(1)), int(m.group(2))
-        _dt.date(2000, month, day)  # raises ValueError for 02-30 etc.
-        out.append((month, day))
-    if out[0] == out[1]:
-        raise ValueError(f"season start and end are the same day: {season!r}")
-    return out[0], out[1]
-
-
-def _season_crosses_new_year(season) -> bool:
-    """True when the window runs into the next calendar year (compared as (month, day), so
-    ('12-20', '12-10') crosses; LT-GEE compares months only)."""
-    start, end = _parse_season(season)
-    return start > end
-
-
-def _check_years(start_year, end_year):
-    if int(start_year) != start_year or int(end_year) != end_year:
-        raise ValueError(f"years must be integers, got {start_year!r}, {end_year!r}")
-    if not 1972 <= start_year <= end_year:
-        raise ValueError(f"need 1972 <= start_year <= end_year, got {start_year}..{end_year}")
-
-
-def _mask_names(mask) -> tuple[str, ...]:
-    """A preset name ('lt-gee', 'llr', 'ee-example') or mask names -> validated names."""
-    if isinstance(mask, str):
-        if mask not in MASK_PRESETS:
-            raise ValueError(f"mask {mask!r}: a preset is one of {sorted(MASK_PRESETS)}; or give mask names "
-                             f"from {sorted(QA_BITS) + list(OTHER_MASKS)}")
-        return MASK_PRESETS[mask]
-    names = tuple(str(m).lower() for m in (mask or ()))
-    unknown = [m for m in names if m not in QA_BITS and m not in OTHER_MASKS]
-    if unknown:
-        raise ValueError(f"unknown mask name(s) {unknown}; choose from {sorted(QA_BITS) + list(OTHER_MASKS)} "
-                         f"or a preset {sorted(MASK_PRESETS)}")
-    return names
-
-
-def _qa_mask_value(mask) -> int:
-    value = 0
-    for name in _mask_names(mask):
-        for bit in QA_BITS.get(name, ()):
-            value |= 1 << bit
-    return value
-
-
-def _indices(index) -> tuple[str, ...]:
-    names = (index,) if isinstance(index, str) else tuple(index)
-    if not names:
-        raise ValueError("index: give at least one index name")
-    out = []
-    for n in names:
-        n = str(n).upper()
-        if n not in EE_INDICES:
-            raise ValueError(f"unknown index {n!r}; choose from {sorted(EE_INDICES)}")
-        out.append(n)
-    return tuple(out)
 
 
 def _sr_scaled(img, sensor: str, sr_type: str, harmonize: bool) -> ee.Image:
