@@ -83,7 +83,7 @@ class Scene:
         ``class``, ``dist_year``, ``dist_mag``, ``gain_year``, ``gain_mag`` (H, W) int16 and
         ``grid``, when the folder has ``truth/landsat_truth.tif``.
     s1 : Sentinel1 or None
-    source : {"sample", "folder", "earth_engine"}
+    source : {"sample", "folder", "earth_engine", "stac"}
     folder : Path
         Where the stacks were read from.
     provenance : str
@@ -564,7 +564,7 @@ def _describe(source: str, folder: Path, stacks: dict, truth, s1, manifest: dict
             + (f", with {' and '.join(extras)}" if extras else ", no truth, no Sentinel-1"))
 
 
-SOURCES = ("sample", "folder", "earth_engine")
+SOURCES = ("sample", "folder", "earth_engine", "stac")
 
 
 def _non_finite(obj) -> bool:
@@ -582,7 +582,7 @@ def read_manifest(folder) -> dict | None:
     """``<folder>/scene.json`` checked (None when absent): an object without NaN or infinite
     values, ``source`` one of :data:`SOURCES`, ``aoi`` a (west, south, east, north) box in
     degrees or a GeoJSON geometry, ``years`` whole years. Anything else raises ValueError naming
-    the file and the entry (never quoting it). ``source: earth_engine`` is kept only when the
+    the file and the entry (never quoting it). ``source: earth_engine`` or ``stac`` is kept only when the
     file lists the folder's stacks as a download writes them (:meth:`Scene.write`); a hand-written
     label on a folder of one's own stacks is read as ``folder``, with a warning."""
     from .params import _BAD, Param
@@ -602,7 +602,7 @@ def read_manifest(folder) -> dict | None:
     if years is not None and (not isinstance(years, list) or not years or not all(
             isinstance(y, int) and not isinstance(y, bool) and 1900 <= y <= 2100 for y in years)):
         raise ValueError(f"{path}: its 'years' is not a list of years; expected {SCENE_JSON}")
-    if info.get("source") == "earth_engine":
+    if info.get("source") in ("earth_engine", "stac"):
         files = info.get("files") if isinstance(info.get("files"), dict) else {}
         stacks = [f for k, f in files.items() if str(k).startswith("landsat_") and isinstance(f, str)]
         ok = bool(stacks) and info.get("aoi") is not None and years is not None
@@ -611,7 +611,7 @@ def read_manifest(folder) -> dict | None:
         except ValueError:
             ok = False
         if not ok:
-            warnings.warn(f"{path} says source 'earth_engine' but is not the record of a download here (it lists "
+            warnings.warn(f"{path} says source '{info['source']}' but is not the record of a download here (it lists "
                           "no stacks of this folder, or no area and years): the folder is read as your own stacks "
                           "(source 'folder')", UserWarning, stacklevel=3)
             info = {**info, "source": "folder"}

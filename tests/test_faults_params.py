@@ -114,7 +114,7 @@ TYPE_FAULTS = [
          batch_size=0.5),
     _bad("first_year-word", NB4, "-r training_first_year 1972a", "", P + r"training_first_year must be an integer in "
          r"\[1972, 2100\], got the string '1972a'", training_first_year="1972a"),
-    _bad("enl-below-1", NB5, "enl 0.5", "", P + r"enl must be a number >= 1, got 0\.5", enl=0.5),
+    _bad("enl-below-1", NB5, "enl 0.5", "", P + r"enl must be a number >= 1 or None, got 0\.5", enl=0.5),
     _bad("alpha-1", NB5, "alpha 1.0", "", P + r"alpha must be a number in \(0, 1\), got 1\.0", alpha=1.0),
     _bad("alpha-nan", NB5, "alpha nan", "", P + r"alpha must be a number in \(0, 1\), got nan", alpha=float("nan")),
     _bad("orbit-lowercase", NB5, "orbit_pass 'ascending'", "", P + r"orbit_pass must be one of 'ASCENDING', "
@@ -163,7 +163,7 @@ CONVERSIONS = [
            now="UserWarning: `the string 'False' was read as False (True or False)`; value False"),
      "median_filter", False),
     (Fault("enl-'4.4'", "parameters", f"{NB5}: -r enl 4.4", "", None, r"parameter enl: the string '4\.4' was read as "
-           r"4\.4 \(a number >= 1\)", _with(NB5, enl="4.4"),
+           r"4\.4 \(a number >= 1 or None\)", _with(NB5, enl="4.4"),
            now="UserWarning: `the string '4.4' was read as 4.4 (a number >= 1)`; value float 4.4"), "enl", 4.4),
     (Fault("n_clusters-'None'", "parameters", f"{NB3}: -r n_clusters None", "", None, r"parameter n_clusters: the "
            r"string 'None' was read as None", _with(NB3, n_clusters="None"),
