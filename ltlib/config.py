@@ -122,6 +122,14 @@ C2_SR_SCALE = 0.0000275
 C2_SR_OFFSET = -0.2
 EE_S1 = "COPERNICUS/S1_GRD_FLOAT"
 
+# --- Trajectory classifiers (seed step 4; ltlib.classify trains them) ------------------------
+DEEP_MODELS = ("InceptionTime", "TST", "FCN", "ResNet")
+IMAGE_MODELS = ("GADF", "GASF", "MTF", "RP")
+#: TimeSeriesForest variants: trees of each.
+TSF_TREES = {"TSF": 500, "TSF100": 100}
+#: Every model name the parameter ``models`` accepts.
+MODELS = DEEP_MODELS + ("MiniRocket", *TSF_TREES, "BOSSVS") + IMAGE_MODELS
+
 # --- Trajectory classes (seed step 4; Yang et al. 2018 types merged into six) ---------------
 CLASS_NAMES = {
     0: "downward",

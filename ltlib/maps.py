@@ -536,13 +536,34 @@ def add_ee_time_slider(m, collection, vis: dict, *, start_year: int, end_year: i
     return m
 
 
+def add_sar_composite(m, result, grid: Grid, name: str = "cmap/smap/fmap composite", *, opacity=0.9):
+    """Add the seed's false-colour composite (R = cmap, G = smap, B = fmap) to a geemap map,
+    with a legend; unchanged and no-data pixels are transparent. ``result`` is a
+    :class:`ltlib.sar.OmnibusResult` on ``grid``. Returns the layer."""
+    from .sar import composite
+
+    if result.cmap.shape != grid.shape:
+        raise ValueError(f"result maps {result.cmap.shape} do not match grid {grid.shape}")
+    fm = max(result.max_changes(), 1)
+    rgb = composite(result.cmap, result.smap, result.fmap, result.k, fmax=fm)
+    shown = (result.valid & (result.fmap > 0))[..., None]
+    layer = add_rgb(m, np.where(shown, rgb, np.nan), grid, name, opacity=opacity)  # dask stays lazy
+    add_legend(m, layer, name, {
+        f"red: interval of the last change (cmap, 1..{result.k - 1})": "#ff0000",
+        f"green: interval of the first change (smap, 1..{result.k - 1})": "#00ff00",
+        f"blue: number of changes (fmap, 1..{fm})": "#0000ff",
+        "yellow: one change (cmap = smap), brighter = later": "#ffff00",
+    })
+    return layer
+
+
 def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
     """A map of the omnibus change maps (:class:`ltlib.sar.OmnibusResult` on ``grid``; ``dates``
     the K image dates): the seed's composite (R = cmap, G = smap, B = fmap) on top and on view,
     and the single maps smap, cmap and fmap below it, hidden at first, each with its own colour
     map and colour bar or legend (shown while the layer is). Unchanged pixels are transparent.
     Returns the finished map."""
-    from . import plots, sar
+    from . import plots
 
     k = result.k
     last = len(dates) - 1
@@ -559,7 +580,7 @@ def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
                             "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
                             colors=colors)
     layer.visible = False
-    sar.add_composite(m, result, grid)
+    add_sar_composite(m, result, grid)
     return finish(m)
 
 

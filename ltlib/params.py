@@ -166,9 +166,7 @@ _BAD = object()  # a value that fails a Param's check
 
 
 def _model_names() -> tuple[str, ...]:
-    from .classify import MODELS  # imported when needed: classify brings pandas
-
-    return MODELS
+    return config.MODELS  # in config, so params does not import classify (and pandas)
 
 
 def _parse_literal(text: str):

@@ -1024,22 +1024,3 @@ def interval_labels(dates) -> list[str]:
     dates = [str(d) for d in dates]
     return [f"{a}/{b}" for a, b in zip(dates[:-1], dates[1:])]
 
-
-def add_composite(m, result: OmnibusResult, grid, name: str = "cmap/smap/fmap composite", *, opacity=0.9):
-    """Add the seed's false-colour composite (R = cmap, G = smap, B = fmap) to a geemap map,
-    with a legend; unchanged and no-data pixels are transparent. Returns the layer."""
-    from . import maps
-
-    if result.cmap.shape != grid.shape:
-        raise ValueError(f"result maps {result.cmap.shape} do not match grid {grid.shape}")
-    fm = max(result.max_changes(), 1)
-    rgb = composite(result.cmap, result.smap, result.fmap, result.k, fmax=fm)
-    shown = (result.valid & (result.fmap > 0))[..., None]
-    layer = maps.add_rgb(m, np.where(shown, rgb, np.nan), grid, name, opacity=opacity)  # dask stays lazy
-    maps.add_legend(m, layer, name, {
-        f"red: interval of the last change (cmap, 1..{result.k - 1})": "#ff0000",
-        f"green: interval of the first change (smap, 1..{result.k - 1})": "#00ff00",
-        f"blue: number of changes (fmap, 1..{fm})": "#0000ff",
-        "yellow: one change (cmap = smap), brighter = later": "#ffff00",
-    })
-    return layer

@@ -424,7 +424,7 @@ def test_add_composite_layer_on_map(data_dir):
     res = sar.omnibus(vv[:12], vh[:12])
     m = maps.make_map(grid)
     n_before = len(m.layers)
-    layer = sar.add_composite(m, res, grid)
+    layer = maps.add_sar_composite(m, res, grid)
     assert len(m.layers) == n_before + 1 and layer.url.startswith("data:image/png;base64,")
     (south, west), (north, east) = layer.bounds
     w, s, e, n = grid.bounds_lonlat()
@@ -434,4 +434,4 @@ def test_add_composite_layer_on_map(data_dir):
     one = (res.fmap == 1)
     assert np.allclose(rgb[one, 0], rgb[one, 1])  # one change: cmap == smap, red == green
     with pytest.raises(ValueError, match="grid"):
-        sar.add_composite(m, sar.omnibus(vv[:3, :10, :10], vh[:3, :10, :10]), grid)
+        maps.add_sar_composite(m, sar.omnibus(vv[:3, :10, :10], vh[:3, :10, :10]), grid)
