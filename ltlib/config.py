@@ -122,6 +122,10 @@ C2_SR_SCALE = 0.0000275
 C2_SR_OFFSET = -0.2
 EE_S1 = "COPERNICUS/S1_GRD_FLOAT"
 
+#: matplotlib's "tab10" colours as hex (cluster maps): written out so science modules need no matplotlib.
+TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+         "#17becf")
+
 # --- Trajectory classifiers (seed step 4; ltlib.classify trains them) ------------------------
 DEEP_MODELS = ("InceptionTime", "TST", "FCN", "ResNet")
 IMAGE_MODELS = ("GADF", "GASF", "MTF", "RP")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import blocks, pixel_sample
+from .. import blocks, config, pixel_sample
 from ..io import Grid, Stack, atomic_path, read_json, series_to_image, stack_to_series, stacks_to_series, write_raster
 from ..scene import INDEX_PREFERENCE, MissingInputError
 from .assign import NO_DATA, assign_labels
@@ -364,10 +364,7 @@ class ClusterRun:
 
     def legend(self) -> tuple[dict, dict]:
         """({label: name}, {label: colour}) for maps: tab10 colours, flat pixels black."""
-        import matplotlib
-
-        palette = matplotlib.colormaps["tab10"]
-        colors = {j: matplotlib.colors.to_hex(palette(j % 10)) for j in range(self.k)}
+        colors = {j: config.TAB10[j % 10] for j in range(self.k)}
         names = {j: f"cluster {j}" for j in range(self.k)}
         colors[self.k], names[self.k] = FLAT_COLOR, "flat (set aside)"
         return names, colors
@@ -434,8 +431,6 @@ class ClusterRun:
         """Pixels per (truth class, cluster): a pandas DataFrame, rows named by class (sorted by
         name), columns the labels that occur; counted block by block for a lazy run."""
         import pandas as pd
-
-        from .. import config
 
         names = class_names or config.CLASS_NAMES
         if not self.is_lazy:
