@@ -88,7 +88,7 @@ class DetailLayer:
     def __init__(self, m, base, source, grid: Grid, *, colorize, categorical: bool, max_px=None):
         from ipyleaflet import ImageOverlay
 
-        from .maps import _png_data_url
+        from .map_images import _png_data_url
 
         self.map, self.base, self.grid = m, base, grid
         self._source = source
@@ -132,7 +132,7 @@ class DetailLayer:
 
     def show(self, window):
         """Draw ``window`` (row0, row1, col0, col1) at full resolution, or hide with None."""
-        from .maps import _png_data_url, _to_lonlat
+        from .map_images import _png_data_url, _to_lonlat
 
         self.window = window
         if window is None:

@@ -23,8 +23,6 @@ are drawn exactly as they are.
 """
 from __future__ import annotations
 
-import base64
-import io as _io
 import textwrap
 
 import numpy as np
@@ -32,41 +30,7 @@ import numpy as np
 from . import config, map_controls
 from . import overview as _ov
 from .io import Grid
-
-
-def _to_lonlat(data: np.ndarray, grid: Grid, categorical: bool):
-    """Reproject an (H, W) raster to a north-up EPSG:4326 grid; returns (array, bounds).
-
-    The lon/lat grid is at most ``config.MAX_OVERLAY_PX`` px a side (the reprojection of a
-    raster at that limit can be a little wider; it is then resampled a little coarser)."""
-    import math
-
-    from affine import Affine
-    from rasterio.warp import Resampling, calculate_default_transform, reproject
-
-    west, south, east, north = grid.bounds
-    dst_t, w, h = calculate_default_transform(grid.crs, "EPSG:4326", grid.width, grid.height,
-                                              west, south, east, north)
-    if max(w, h) > config.MAX_OVERLAY_PX:
-        f = max(w, h) / config.MAX_OVERLAY_PX
-        dst_t, w, h = dst_t * Affine.scale(f), min(math.ceil(w / f), config.MAX_OVERLAY_PX), \
-            min(math.ceil(h / f), config.MAX_OVERLAY_PX)
-    src = np.asarray(data, dtype=np.float32)
-    dst = np.full((h, w), np.nan, np.float32)
-    reproject(src, dst, src_transform=grid.transform, src_crs=grid.crs, dst_transform=dst_t,
-              dst_crs="EPSG:4326", src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=Resampling.nearest if categorical else Resampling.bilinear)
-    lon0, lat0 = dst_t @ (0, 0)
-    lon1, lat1 = dst_t @ (w, h)
-    return dst, ((min(lat0, lat1), min(lon0, lon1)), (max(lat0, lat1), max(lon0, lon1)))
-
-
-def _png_data_url(rgba: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = _io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+from .map_images import _png_data_url, _to_lonlat  # shared with map_detail (no maps <-> map_detail cycle)
 
 
 def _check_2d(data, grid: Grid):
@@ -557,14 +521,20 @@ def add_sar_composite(m, result, grid: Grid, name: str = "cmap/smap/fmap composi
     return layer
 
 
+def fmap_colors(fmax: int) -> dict:
+    """{n changes: "#rrggbb"} for 1..fmax (plasma)."""
+    import matplotlib
+
+    cols = matplotlib.colormaps["plasma"].resampled(fmax + 1)(np.arange(fmax))
+    return {n + 1: "#%02x%02x%02x" % tuple(int(255 * c) for c in cols[n][:3]) for n in range(fmax)}
+
+
 def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
     """A map of the omnibus change maps (:class:`ltlib.sar.OmnibusResult` on ``grid``; ``dates``
     the K image dates): the seed's composite (R = cmap, G = smap, B = fmap) on top and on view,
     and the single maps smap, cmap and fmap below it, hidden at first, each with its own colour
     map and colour bar or legend (shown while the layer is). Unchanged pixels are transparent.
     Returns the finished map."""
-    from . import plots
-
     k = result.k
     last = len(dates) - 1
     m = make_map(grid, basemaps=basemaps)
@@ -575,7 +545,7 @@ def sar_change_map(result, grid: Grid, dates, *, basemaps=None):
                                label=f"interval of the {what} change (1 = {dates[0]}..{dates[1]}, "
                                      f"{last} = ..{dates[-1]})")
         layer.visible = False
-    colors = plots.fmap_colors(max(result.max_changes(), 1))  # streamed for a block-by-block run
+    colors = fmap_colors(max(result.max_changes(), 1))  # streamed for a block-by-block run
     layer = add_categorical(m, np.where(result.valid & (result.fmap > 0), result.fmap, np.nan), grid,
                             "fmap: number of changes", names={n: f"change{'s' if n > 1 else ''}" for n in colors},
                             colors=colors)

@@ -360,14 +360,6 @@ def plot_s1_mean(vv, vh, grid, *, title_suffix=""):
     return fig
 
 
-def fmap_colors(fmax: int) -> dict:
-    """{n changes: "#rrggbb"} for 1..fmax (plasma)."""
-    import matplotlib
-
-    cols = matplotlib.colormaps["plasma"].resampled(fmax + 1)(np.arange(fmax))
-    return {n + 1: "#%02x%02x%02x" % tuple(int(255 * c) for c in cols[n][:3]) for n in range(fmax)}
-
-
 def plot_sar_change_maps(result, grid):
     """The omnibus maps as a static figure: composite (R = cmap, G = smap, B = fmap), smap, cmap
     and fmap, in map coordinates. ``result``: :class:`ltlib.sar.OmnibusResult` on ``grid``; a lazy
@@ -375,7 +367,7 @@ def plot_sar_change_maps(result, grid):
     import matplotlib.pyplot as plt
 
     from . import sar
-    from .maps import _extent_km, _label_axes, plot_categorical, plot_continuous
+    from .maps import _extent_km, _label_axes, fmap_colors, plot_categorical, plot_continuous
 
     k = result.k
     fmax = max(result.max_changes(), 1)  # streamed for a block-by-block run

@@ -19,8 +19,6 @@ grimp = pytest.importorskip("grimp")
 KNOWN_CYCLES = {
     ("ltlib.blocks", "ltlib.io"),          # io.read_raster(chunks=) calls blocks.open_raster
     ("ltlib.gee", "ltlib.landtrendr"),     # gee.parity checks landtrendr; landtrendr.run reads gee exports
-    ("ltlib.map_detail", "ltlib.maps"),
-    ("ltlib.maps", "ltlib.plots"),         # plots draws with maps' private helpers
 }
 
 
