@@ -34,7 +34,9 @@ def _geojson_geometry(obj: dict) -> dict:
     raise ValueError(f"not a GeoJSON geometry/Feature/FeatureCollection: type {kind!r}")
 
 
-def _check_bbox(bbox) -> tuple[float, float, float, float]:
+def check_bbox(bbox) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` as floats, west < east and south < north within
+    longitude -180..180 and latitude -90..90 (NaN and infinities fail); ValueError otherwise."""
     if len(bbox) != 4:
         raise ValueError(f"AOI bbox must be (west, south, east, north), got {bbox!r}")
     w, s, e, n = (float(v) for v in bbox)
@@ -70,7 +72,7 @@ def load_area(aoi):
     if isinstance(aoi, dict):
         return _geojson_geometry(aoi)
     if isinstance(aoi, (tuple, list, np.ndarray)):
-        return _check_bbox(aoi)
+        return check_bbox(aoi)
     raise ValueError(f"AOI must be a (west, south, east, north) tuple, a GeoJSON dict or a GeoJSON file path, "
                      f"got {type(aoi).__name__}")
 
@@ -83,7 +85,7 @@ def area_bounds(aoi) -> tuple[float, float, float, float]:
     xy = np.array(list(_coords(a)))
     if xy.size == 0:
         raise ValueError("AOI geometry has no coordinates")
-    return _check_bbox((xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()))
+    return check_bbox((xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()))
 
 
 def utm_crs(lon: float, lat: float) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import io
+from .areas import check_bbox
 from .params import LANDTRENDR_SPECS, NOTEBOOK_PARAMETERS
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -157,10 +158,11 @@ def _bbox(value, path, row, column) -> tuple:
     except (TypeError, ValueError):
         raise SitesError(f"{path}: row {row}, column {column!r}: {_shown(value)} is not 'west,south,east,north' in "
                          "degrees") from None
-    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):  # also refuses NaN and infinities
+    try:
+        return check_bbox((w, s, e, n))  # also refuses NaN and infinities
+    except ValueError:
         raise SitesError(f"{path}: row {row}, column {column!r}: {_shown(value)} is not a west < east, south < north "
-                         "box in degrees (longitude within -180..180, latitude within -90..90)")
-    return (w, s, e, n)
+                         "box in degrees (longitude within -180..180, latitude within -90..90)") from None
 
 
 def _check_geometry(geom, path, row) -> tuple:
